@@ -1,0 +1,44 @@
+// Package commands carries out the service's commands: each handler loads the
+// aggregates it needs from the event store, lets the domain decide, and
+// appends the resulting events with optimistic concurrency, retrying a lost
+// race a bounded number of times. It knows nothing of HTTP.
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+var (
+	// ErrConflict means another writer changed one of the aggregates since
+	// it was loaded; nothing was written.
+	ErrConflict = errors.New("event store: concurrent change")
+	// ErrUnavailable means the event store or read store could not be
+	// reached; nothing was written.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// EventStore is the source of truth.
+type EventStore interface {
+	// Load returns an aggregate's events in order and the stream sequence of
+	// the last one (0 when it has none).
+	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error)
+	// Append writes all events or none. expected holds, for the aggregate of
+	// every event, the last sequence the decision was based on; a mismatch
+	// is ErrConflict. It returns the sequence of the last event written.
+	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]uint64) (uint64, error)
+}
+
+// Projection is the read side, as far as commands need it.
+type Projection interface {
+	// WaitFor returns once the read models reflect every event up to seq,
+	// so that a command's answer is visible to queries (read your writes).
+	WaitFor(ctx context.Context, seq uint64) error
+	// Ready reports whether the read store can be reached, so that a
+	// command is refused before it writes rather than left unseen after.
+	Ready(ctx context.Context) error
+	// InvitationIDByToken resolves a token's SHA-256 to its invitation.
+	InvitationIDByToken(ctx context.Context, tokenSHA256 string) (organizationID, invitationID string, found bool, err error)
+}

@@ -1,0 +1,73 @@
+// Package domain holds the rules of organizations, invitations and memberships
+// as pure Go: state, events, decisions and their coded errors. It does no I/O,
+// reads no clock and draws no random numbers: callers pass them in.
+package domain
+
+import (
+	"errors"
+	"strings"
+)
+
+// Code identifies an error for API clients; it is part of the contract.
+type Code string
+
+const (
+	CodeOrganizationNotFound      Code = "organization.not_found"
+	CodeInvitationNotFound        Code = "organization.invitation_not_found"
+	CodeInvitationAlreadyExists   Code = "organization.invitation_already_exists"
+	CodeInvitationAlreadyAccepted Code = "organization.invitation_already_accepted"
+	CodeInvitationCancelled       Code = "organization.invitation_cancelled"
+	CodeInvitationExpired         Code = "organization.invitation_expired"
+	CodeEmailMismatch             Code = "organization.invitation_email_mismatch"
+	CodeAlreadyMember             Code = "organization.user_organization_already_belongs"
+	CodeInvalidParameter          Code = "root.invalid_parameter"
+	CodeNotFound                  Code = "root.not_found"
+	CodeForbidden                 Code = "root.forbidden"
+	CodeIdempotencyKeyReused      Code = "root.idempotency_key_reused"
+)
+
+// Error is a rule violation that the caller can act on.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []string
+}
+
+func (e *Error) Error() string {
+	if len(e.Fields) == 0 {
+		return string(e.Code) + ": " + e.Message
+	}
+	return string(e.Code) + ": " + e.Message + " (" + strings.Join(e.Fields, ", ") + ")"
+}
+
+// Is makes errors.Is match any *Error with the same code.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// WithFields returns a copy of e tied to the given input fields.
+func (e *Error) WithFields(fields ...string) *Error {
+	c := *e
+	c.Fields = fields
+	return &c
+}
+
+var (
+	ErrOrganizationNotFound      = &Error{Code: CodeOrganizationNotFound, Message: "Organization not found."}
+	ErrInvitationNotFound        = &Error{Code: CodeInvitationNotFound, Message: "Invitation not found."}
+	ErrInvitationAlreadyExists   = &Error{Code: CodeInvitationAlreadyExists, Message: "A pending invitation for this email already exists in the organization."}
+	ErrInvitationAlreadyAccepted = &Error{Code: CodeInvitationAlreadyAccepted, Message: "The invitation has already been accepted."}
+	ErrInvitationCancelled       = &Error{Code: CodeInvitationCancelled, Message: "The invitation has been cancelled."}
+	ErrInvitationExpired         = &Error{Code: CodeInvitationExpired, Message: "The invitation has expired."}
+	ErrEmailMismatch             = &Error{Code: CodeEmailMismatch, Message: "The invitation was sent to another email address."}
+	ErrAlreadyMember             = &Error{Code: CodeAlreadyMember, Message: "The user already belongs to the organization."}
+	ErrMemberNotFound            = &Error{Code: CodeNotFound, Message: "Member not found.", Fields: []string{"user_id"}}
+	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
+	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
+)
+
+// Invalid reports a field that fails validation.
+func Invalid(message string, fields ...string) *Error {
+	return &Error{Code: CodeInvalidParameter, Message: message, Fields: fields}
+}

@@ -1,0 +1,66 @@
+package domain
+
+// StreamKind is a kind of aggregate: a unit of consistency in the event store.
+type StreamKind int
+
+const (
+	KindOrganization StreamKind = iota + 1
+	KindInvitation
+	KindMembership
+	KindEmailSlot
+	KindIdempotency
+)
+
+func (k StreamKind) String() string {
+	switch k {
+	case KindOrganization:
+		return "organization"
+	case KindInvitation:
+		return "invitations"
+	case KindMembership:
+		return "members"
+	case KindEmailSlot:
+		return "email-slots"
+	case KindIdempotency:
+		return "idempotency-keys"
+	}
+	return "unknown"
+}
+
+// StreamID names one aggregate's events. Key is the invitation id, the user
+// id, the email's SHA-256 or the idempotency key's SHA-256; empty for the
+// organization itself.
+type StreamID struct {
+	Kind           StreamKind
+	OrganizationID string
+	Key            string
+}
+
+// StreamOf is the aggregate an event belongs to.
+func StreamOf(p Payload) StreamID {
+	switch d := p.(type) {
+	case OrganizationRegistered:
+		return StreamID{KindOrganization, d.OrganizationID, ""}
+	case OrganizationRenamed:
+		return StreamID{KindOrganization, d.OrganizationID, ""}
+	case InvitationCreated:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationResent:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationAccepted:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationCancelled:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationExpired:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case MembershipAdded:
+		return StreamID{KindMembership, d.OrganizationID, d.UserID}
+	case MembershipRemoved:
+		return StreamID{KindMembership, d.OrganizationID, d.UserID}
+	case EmailReserved:
+		return StreamID{KindEmailSlot, d.OrganizationID, d.EmailSHA256}
+	case IdempotencyRecorded:
+		return StreamID{KindIdempotency, d.OrganizationID, d.KeySHA256}
+	}
+	panic("domain.StreamOf: unknown payload " + p.EventType())
+}

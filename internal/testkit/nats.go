@@ -1,0 +1,37 @@
+// Package testkit starts the real dependencies tests talk to: an in-process
+// JetStream server and a redis-server on a free port.
+package testkit
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+)
+
+// JetStream starts an embedded JetStream server in a fresh directory with the
+// INVITATIONS stream, and returns it with an in-process connection.
+func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
+	t.Helper()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := eventstore.ConnectEmbedded(ns, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	store, err := eventstore.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.EnsureStream(context.Background(), store.JetStream(), 1); err != nil {
+		t.Fatal(err)
+	}
+	return ns, nc
+}

@@ -1,0 +1,61 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// EmbeddedConfig configures the in-process JetStream server.
+type EmbeddedConfig struct {
+	// DataDir keeps the stream across restarts.
+	DataDir string
+	// Listen, when set (host:port), also exposes the server over TCP for
+	// subscribers and tools; otherwise it is reachable in-process only.
+	Listen string
+	// SyncAlways makes JetStream fsync every write before acknowledging it.
+	SyncAlways bool
+}
+
+// StartEmbedded starts a JetStream server inside this process.
+func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName: "invitesvc-embedded",
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		SyncAlways: cfg.SyncAlways,
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: cfg.Listen == "",
+	}
+	if cfg.Listen != "" {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %q: %w", cfg.Listen, err)
+		}
+		if opts.Port, err = strconv.Atoi(port); err != nil {
+			return nil, fmt.Errorf("nats listen address %q: bad port", cfg.Listen)
+		}
+		opts.Host = host
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 15s (is the listen address free, the data dir writable?)")
+	}
+	return ns, nil
+}
+
+// ConnectEmbedded opens an in-process connection to an embedded server.
+func ConnectEmbedded(ns *server.Server, name string) (*nats.Conn, error) {
+	return nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1))
+}

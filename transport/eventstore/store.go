@@ -1,0 +1,243 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// StreamConfig is the INVITATIONS stream: append-only, every event kept.
+func StreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "Invitations service events: the source of truth and the audit log",
+		Subjects:           StreamSubjects,
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		Duplicates:         5 * time.Minute,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		Replicas:           replicas,
+	}
+}
+
+// EnsureStream creates the stream, or updates it to the wanted settings.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas)); err != nil {
+		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	}
+	return nil
+}
+
+// Store is the event store on one NATS connection.
+type Store struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// New returns a store on nc; the stream must exist (see EnsureStream).
+func New(nc *nats.Conn) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{nc: nc, js: js}, nil
+}
+
+// JetStream gives the JetStream context, for consumers and stream info.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Load reads one aggregate's events with batched direct gets.
+func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error) {
+	var events []domain.Recorded
+	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
+		events = append(events, r)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var last uint64
+	if len(events) > 0 {
+		last = events[len(events)-1].Sequence
+	}
+	return events, last, nil
+}
+
+const directBatch = 256
+
+// scan calls fn for every message matching filter from sequence start on.
+func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(domain.Recorded) error) error {
+	sub, err := s.nc.SubscribeSync(s.nc.NewRespInbox())
+	if err != nil {
+		return unavailable(err)
+	}
+	defer sub.Unsubscribe()
+	for {
+		req, _ := json.Marshal(map[string]any{"seq": start, "next_by_subj": filter, "batch": directBatch})
+		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, sub.Subject, req); err != nil {
+			return unavailable(err)
+		}
+		more, last, err := readBatch(ctx, sub, fn)
+		if err != nil || !more {
+			return err
+		}
+		start = last + 1
+	}
+}
+
+// readBatch reads one direct-get batch up to its end marker. It reports
+// whether more messages are pending and the last sequence read.
+func readBatch(ctx context.Context, sub *nats.Subscription, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return false, 0, unavailable(err)
+		}
+		switch msg.Header.Get("Status") {
+		case "404":
+			return false, last, nil
+		case "204":
+			pending, _ := strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
+			return pending > 0, last, nil
+		case "":
+		default:
+			return false, 0, unavailable(fmt.Errorf("direct get: %s %s", msg.Header.Get("Status"), msg.Header.Get("Description")))
+		}
+		rec, err := decodeStored(msg)
+		if err != nil {
+			return false, 0, err
+		}
+		last = rec.Sequence
+		if err := fn(rec); err != nil {
+			return false, 0, err
+		}
+	}
+}
+
+func decodeStored(msg *nats.Msg) (domain.Recorded, error) {
+	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return domain.Recorded{}, fmt.Errorf("stored message without sequence: %w", err)
+	}
+	subject := msg.Header.Get(jetstream.SubjectHeader)
+	e, err := domain.UnmarshalCloudEvent(msg.Data)
+	if err != nil {
+		return domain.Recorded{}, fmt.Errorf("event %d on %s: %w", seq, subject, err)
+	}
+	return domain.Recorded{Event: e, Sequence: seq, Subject: subject}, nil
+}
+
+// Append publishes the events as one atomic batch (a single event as a plain
+// publish), each with the expected last sequence of its aggregate.
+func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]uint64) (uint64, error) {
+	if len(events) == 0 {
+		return 0, errors.New("append: no events")
+	}
+	msgs := make([]*nats.Msg, len(events))
+	for i, e := range events {
+		id := domain.StreamOf(e.Data)
+		seq, ok := expected[id]
+		if !ok {
+			return 0, fmt.Errorf("append %s: no expected sequence for its aggregate", e.Type)
+		}
+		body, err := domain.MarshalCloudEvent(e)
+		if err != nil {
+			return 0, err
+		}
+		m := nats.NewMsg(Subject(e))
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, e.ID)
+		m.Header.Set(jetstream.ExpectedStreamHeader, StreamName)
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, Filter(id))
+		msgs[i] = m
+	}
+	if len(msgs) > 1 {
+		batch := nuid.Next()
+		for i, m := range msgs {
+			m.Header.Set("Nats-Batch-Id", batch)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		}
+		msgs[len(msgs)-1].Header.Set("Nats-Batch-Commit", "1")
+		for _, m := range msgs[:len(msgs)-1] {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, unavailable(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	reply, err := s.nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return parsePubAck(reply.Data)
+}
+
+// JetStream error codes that mean a lost optimistic-concurrency race.
+const (
+	errWrongLastSequence         = 10071
+	errWrongLastSequenceConstant = 10164
+	errAtomicTooManyInflight     = 10210
+)
+
+func parsePubAck(data []byte) (uint64, error) {
+	var ack struct {
+		Seq   uint64 `json:"seq"`
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(data, &ack); err != nil {
+		return 0, unavailable(fmt.Errorf("publish ack: %w", err))
+	}
+	if ack.Error != nil {
+		switch ack.Error.ErrCode {
+		case errWrongLastSequence, errWrongLastSequenceConstant, errAtomicTooManyInflight:
+			return 0, fmt.Errorf("%w: %s", commands.ErrConflict, ack.Error.Description)
+		}
+		return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Seq == 0 {
+		return 0, unavailable(errors.New("publish ack without sequence"))
+	}
+	return ack.Seq, nil
+}
+
+// LastSequence is the stream's last sequence.
+func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
+	stream, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return info.State.LastSeq, nil
+}
+
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+}
