@@ -27,6 +27,8 @@ const (
 // Payload is the data of one event.
 type Payload interface {
 	EventType() string
+	// ActedBy is the user (or "system") who caused the event.
+	ActedBy() string
 }
 
 // Event is a fact, as decided. The store adds its position when recorded.
@@ -146,6 +148,18 @@ func (MembershipAdded) EventType() string        { return TypeMembershipAdded }
 func (MembershipRemoved) EventType() string      { return TypeMembershipRemoved }
 func (EmailReserved) EventType() string          { return TypeEmailReserved }
 func (IdempotencyRecorded) EventType() string    { return TypeIdempotencyRecorded }
+
+func (e OrganizationRegistered) ActedBy() string { return e.Actor }
+func (e OrganizationRenamed) ActedBy() string    { return e.Actor }
+func (e InvitationCreated) ActedBy() string      { return e.Actor }
+func (e InvitationResent) ActedBy() string       { return e.Actor }
+func (e InvitationAccepted) ActedBy() string     { return e.Actor }
+func (e InvitationCancelled) ActedBy() string    { return e.Actor }
+func (e InvitationExpired) ActedBy() string      { return e.Actor }
+func (e MembershipAdded) ActedBy() string        { return e.Actor }
+func (e MembershipRemoved) ActedBy() string      { return e.Actor }
+func (e EmailReserved) ActedBy() string          { return e.Actor }
+func (e IdempotencyRecorded) ActedBy() string    { return e.Actor }
 
 type schema struct {
 	revision int

@@ -93,6 +93,8 @@ const (
 )
 
 var (
+	// ErrUnavailable wraps every failure to reach the read store.
+	ErrUnavailable = errors.New("read store unavailable")
 	// ErrAlreadyApplied means the write's position is at or below the
 	// checkpoint: another projector got there first. Nothing was changed.
 	ErrAlreadyApplied = errors.New("read store: event already applied")

@@ -1,0 +1,218 @@
+// Command invitesvc runs the invitations service.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/transport/auth"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		fmt.Println("invitesvc", version)
+		return
+	}
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "invitesvc:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	httpAddr string
+	logLevel string
+	service.Config
+}
+
+// parse reads flags, each of which may also come from INVITESVC_<NAME>.
+func parse(args []string, stderr io.Writer) (settings, error) {
+	var s settings
+	fs := flag.NewFlagSet("invitesvc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&s.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&s.NATSURL, "nats-url", "", "external NATS (e.g. nats://127.0.0.1:4222); empty starts an embedded JetStream server")
+	fs.StringVar(&s.DataDir, "data-dir", "./data", "where the embedded server keeps the stream (and the dev-mode secret)")
+	fs.StringVar(&s.NATSListen, "nats-listen", "", "also expose the embedded NATS at this address (e.g. 127.0.0.1:4333) for subscribers and tools")
+	fs.IntVar(&s.Replicas, "stream-replicas", 1, "replicas of the INVITATIONS stream when it is created (3 in a cluster)")
+	fs.BoolVar(&s.SyncAlways, "jetstream-sync-always", false, "embedded server: fsync every write before acknowledging it")
+	fs.StringVar(&s.RedisURL, "redis-url", "", "Redis for the read models (e.g. redis://127.0.0.1:6379/0); empty keeps them in memory, rebuilt from the stream at start")
+	fs.StringVar(&s.RedisPrefix, "redis-prefix", "invitesvc:", "prefix of every Redis key")
+	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes); with no key configured the service runs in dev mode")
+	fs.StringVar(&s.JWKSFile, "jwks-file", "", "JWKS file with the public keys for RS256/ES256/EdDSA")
+	fs.StringVar(&s.JWKSURL, "jwks-url", "", "JWKS URL with the public keys for RS256/ES256/EdDSA")
+	fs.StringVar(&s.JWTIssuer, "jwt-issuer", "", "required iss claim, when set")
+	fs.StringVar(&s.JWTAudience, "jwt-audience", "", "required aud claim, when set")
+	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", 10, "failed token look-ups and accepts allowed per client address per minute")
+	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", 20, "failed token look-ups and accepts allowed at once per client address")
+	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+
+			"Runs the invitations service. Every flag can also be set with an environment\n"+
+			"variable: --http-addr is INVITESVC_HTTP_ADDR, and so on. Flags win.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "INVITESVC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+	return s, s.validate()
+}
+
+func (s settings) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(s.httpAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http-addr %q is not host:port", s.httpAddr))
+	}
+	if s.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(s.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("--nats-listen %q is not host:port", s.NATSListen))
+		}
+		if s.NATSURL != "" {
+			errs = append(errs, errors.New("--nats-listen exposes the embedded server; it cannot be used with --nats-url"))
+		}
+	}
+	if s.Replicas < 1 || s.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("--stream-replicas must be 1 to 5, not %d", s.Replicas))
+	}
+	if s.JWTSecret != "" && len(s.JWTSecret) < auth.MinSecretBytes {
+		errs = append(errs, fmt.Errorf("--jwt-secret must have at least %d bytes", auth.MinSecretBytes))
+	}
+	if s.FailuresPerMinute <= 0 || s.FailureBurst < 1 {
+		errs = append(errs, errors.New("--failed-attempts-per-minute and --failed-attempts-burst must be positive"))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(s.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.logLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func run(args []string, stderr io.Writer) error {
+	s, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(s.logLevel))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	s.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	svc, err := service.Start(startCtx, s.Config)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if svc.DevSecret != nil {
+		announceDevMode(stderr, svc.DevSecret, s.httpAddr)
+	}
+
+	srv := &http.Server{Addr: s.httpAddr, Handler: svc.Handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	listener, err := net.Listen("tcp", s.httpAddr)
+	if err != nil {
+		return err
+	}
+	logger.Info("invitesvc listening", "addr", listener.Addr().String(), "version", version,
+		"nats", orDefault(s.NATSURL, "embedded"), "read_store", orDefault(redactedURL(s.RedisURL), "memory"))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(listener) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("draining: no new requests, finishing the ones in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// redactedURL hides a password in a URL before it is logged.
+func redactedURL(raw string) string {
+	if i := strings.Index(raw, "@"); i >= 0 {
+		if j := strings.Index(raw, "://"); j >= 0 && j < i {
+			return raw[:j+3] + "***" + raw[i:]
+		}
+	}
+	return raw
+}
+
+// announceDevMode says loudly that tokens are signed with a local secret,
+// and hands the user a token to start with.
+func announceDevMode(w io.Writer, secret []byte, addr string) {
+	token, err := auth.Mint(secret, auth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "dev-admin"},
+		Email:            "dev-admin@example.com",
+		OrgPermissions:   map[string][]string{"*": {auth.PermOrgRead, auth.PermOrgUserRead, auth.PermOrgUserInvite, auth.PermOrgAdmin}},
+	}, 24*time.Hour)
+	if err != nil {
+		token = "(could not mint: " + err.Error() + ")"
+	}
+	fmt.Fprintf(w, `
+################################################################################
+#  DEV MODE: no --jwt-secret, --jwks-file or --jwks-url was given.             #
+#  Tokens are signed with a random secret kept in <data-dir>/dev-jwt-secret.   #
+#  Never run like this in production.                                          #
+################################################################################
+An admin token for every organization (24 h):
+
+  export ADMIN_TOKEN=%s
+
+Mint others with:  go run ./cmd/invitectl token --secret-file ./data/dev-jwt-secret \
+                     --sub user-42 --email ada@example.com
+Try:  curl -H "Authorization: Bearer $ADMIN_TOKEN" http://%s/api/v1/organizations/acme
+
+`, token, addr)
+}

@@ -1,0 +1,68 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// AcceptInvitation makes the caller a member through an invitation, named
+// either by its id within an organization or by its token.
+type AcceptInvitation struct {
+	OrganizationID string // with InvitationID
+	InvitationID   string
+	Token          string // or the token alone
+	Caller         domain.Caller
+}
+
+// AcceptInvitationResult is the membership the invitation gave.
+type AcceptInvitationResult struct {
+	Organization domain.Organization
+	Membership   domain.Membership
+}
+
+type AcceptInvitationHandler struct{ base }
+
+func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitation) (res AcceptInvitationResult, err error) {
+	byToken := cmd.Token != ""
+	if byToken {
+		found := false
+		cmd.OrganizationID, cmd.InvitationID, found, err = h.reads.InvitationIDByToken(ctx, domain.SHA256(cmd.Token))
+		if err != nil {
+			return res, err
+		}
+		if !found {
+			return res, domain.ErrInvitationNotFound
+		}
+	}
+	err = h.execute(ctx, func(now time.Time) (decision, error) {
+		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
+		if err != nil {
+			return decision{}, err
+		}
+		// A rotated or cancelled token is no credential at all.
+		if byToken && (inv.TokenSHA256 != domain.SHA256(cmd.Token) || !inv.CancelledAt.IsZero()) {
+			return decision{}, domain.ErrInvitationNotFound
+		}
+		member, memberSeq, err := h.membership(ctx, cmd.OrganizationID, cmd.Caller.UserID)
+		if err != nil {
+			return decision{}, err
+		}
+		payloads, err := domain.Accept(inv, member, cmd.Caller, now)
+		if err != nil {
+			return decision{}, err
+		}
+		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
+			return decision{}, err
+		}
+		accepted := evolve(inv, now, payloads)
+		res.Membership = domain.Membership{OrganizationID: accepted.OrganizationID, UserID: accepted.AcceptedBy,
+			Email: accepted.Email, Role: accepted.Role, JoinedAt: accepted.AcceptedAt, InvitationID: accepted.ID, Active: true}
+		return decision{payloads, map[domain.StreamID]uint64{
+			{Kind: domain.KindInvitation, OrganizationID: inv.OrganizationID, Key: inv.ID}:             invSeq,
+			{Kind: domain.KindMembership, OrganizationID: inv.OrganizationID, Key: cmd.Caller.UserID}: memberSeq,
+		}}, nil
+	})
+	return res, err
+}

@@ -1,0 +1,33 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// CancelInvitation withdraws a pending or expired invitation.
+type CancelInvitation struct {
+	OrganizationID string
+	InvitationID   string
+	Actor          string
+	// MayManagePrivileged says the actor may act on admin and owner invitations.
+	MayManagePrivileged bool
+}
+
+type CancelInvitationHandler struct{ base }
+
+func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitation) error {
+	return h.execute(ctx, func(now time.Time) (decision, error) {
+		inv, seq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
+		if err != nil {
+			return decision{}, err
+		}
+		if inv.Exists() && inv.Role.Privileged() && !cmd.MayManagePrivileged {
+			return decision{}, domain.ErrForbidden
+		}
+		payloads, err := domain.Cancel(inv, cmd.Actor)
+		return decision{payloads, map[domain.StreamID]uint64{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
+	})
+}

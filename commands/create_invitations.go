@@ -1,0 +1,111 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// CreateInvitations invites every email to the organization, or none.
+type CreateInvitations struct {
+	OrganizationID string
+	Emails         []string // normalized, without repeats
+	Role           domain.Role
+	ExpiresIn      time.Duration
+	Actor          string
+	// IdempotencyKey, when set, makes a repeat of the same request (same
+	// RequestSHA256) answer as the first did, creating nothing.
+	IdempotencyKey string
+	RequestSHA256  string
+}
+
+// CreatedInvitation is one invitation made, with its token (empty on replay).
+type CreatedInvitation struct {
+	domain.Invitation
+	Token string
+}
+
+// CreateInvitationsResult lists the invitations in the order of the emails.
+type CreateInvitationsResult struct {
+	Organization domain.Organization
+	Invitations  []CreatedInvitation
+	Replayed     bool
+}
+
+type CreateInvitationsHandler struct{ base }
+
+func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitations) (res CreateInvitationsResult, err error) {
+	err = h.execute(ctx, func(now time.Time) (decision, error) {
+		res = CreateInvitationsResult{}
+		org, _, err := h.organization(ctx, cmd.OrganizationID)
+		if err != nil {
+			return decision{}, err
+		}
+		if !org.Registered() {
+			return decision{}, domain.ErrOrganizationNotFound
+		}
+		res.Organization = org
+		expected := map[domain.StreamID]uint64{}
+		var idem domain.IdempotencyRecorded
+		if cmd.IdempotencyKey != "" {
+			keyID := domain.StreamID{Kind: domain.KindIdempotency, OrganizationID: org.ID, Key: domain.SHA256(cmd.IdempotencyKey)}
+			record, seq, err := load[domain.IdempotencyRecord](ctx, h.events, keyID)
+			if err != nil {
+				return decision{}, err
+			}
+			if record.LiveAt(now) {
+				if record.RequestSHA256 != cmd.RequestSHA256 {
+					return decision{}, domain.ErrIdempotencyKeyReused
+				}
+				return decision{expected: map[domain.StreamID]uint64{keyID: seq}}, h.replay(ctx, org.ID, record, &res)
+			}
+			expected[keyID] = seq
+			idem = domain.IdempotencyRecorded{OrganizationID: org.ID, KeySHA256: keyID.Key, RequestSHA256: cmd.RequestSHA256, Status: 201, Actor: cmd.Actor}
+		}
+
+		invitees := make([]domain.Invitee, len(cmd.Emails))
+		news := make([]domain.NewInvitation, len(cmd.Emails))
+		tokens := make([]string, len(cmd.Emails))
+		for i, email := range cmd.Emails {
+			in, slotID, slotSeq, err := h.invitee(ctx, org.ID, email)
+			if err != nil {
+				return decision{}, err
+			}
+			invitees[i] = in
+			tokens[i] = NewToken()
+			news[i] = domain.NewInvitation{InvitationID: newID(), Email: email, Role: cmd.Role,
+				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second)}
+			expected[slotID] = slotSeq
+			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = 0
+		}
+		payloads, err := domain.Invite(org, invitees, news, cmd.Actor, now)
+		if err != nil {
+			return decision{}, err
+		}
+		for i, n := range news {
+			inv := evolve(domain.Invitation{}, now, payloads[2*i:2*i+1])
+			res.Invitations = append(res.Invitations, CreatedInvitation{Invitation: inv, Token: tokens[i]})
+			idem.InvitationIDs = append(idem.InvitationIDs, n.InvitationID)
+		}
+		if cmd.IdempotencyKey != "" {
+			payloads = append(payloads, idem)
+		}
+		return decision{payloads, expected}, nil
+	})
+	return res, err
+}
+
+// replay answers a repeated request with the invitations it created, as they
+// stand now, without their tokens.
+func (h *CreateInvitationsHandler) replay(ctx context.Context, org string, record domain.IdempotencyRecord, res *CreateInvitationsResult) error {
+	res.Replayed = true
+	for _, id := range record.InvitationIDs {
+		inv, _, err := h.invitation(ctx, org, id)
+		if err != nil {
+			return err
+		}
+		res.Invitations = append(res.Invitations, CreatedInvitation{Invitation: inv})
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// maxAttempts bounds the retries of a command that lost a race.
+const maxAttempts = 8
+
+// Handlers groups every command handler over the same dependencies.
+type Handlers struct {
+	RegisterOrganization *RegisterOrganizationHandler
+	CreateInvitations    *CreateInvitationsHandler
+	AcceptInvitation     *AcceptInvitationHandler
+	CancelInvitation     *CancelInvitationHandler
+	ResendInvitation     *ResendInvitationHandler
+	RemoveMember         *RemoveMemberHandler
+}
+
+// New builds every handler. It panics on a nil dependency: that is a wiring bug.
+func New(events EventStore, reads Projection, now func() time.Time) *Handlers {
+	if events == nil || reads == nil || now == nil {
+		panic("commands.New: nil dependency")
+	}
+	b := base{events: events, reads: reads, now: now}
+	return &Handlers{
+		RegisterOrganization: &RegisterOrganizationHandler{b},
+		CreateInvitations:    &CreateInvitationsHandler{b},
+		AcceptInvitation:     &AcceptInvitationHandler{b},
+		CancelInvitation:     &CancelInvitationHandler{b},
+		ResendInvitation:     &ResendInvitationHandler{b},
+		RemoveMember:         &RemoveMemberHandler{b},
+	}
+}
+
+type base struct {
+	events EventStore
+	reads  Projection
+	now    func() time.Time
+}
+
+// decision is what one attempt of a command wants written.
+type decision struct {
+	payloads []domain.Payload
+	expected map[domain.StreamID]uint64
+}
+
+// execute runs attempt until its decision is appended without a lost race,
+// then waits until the read models show it. attempt may decide nothing.
+func (b base) execute(ctx context.Context, attempt func(now time.Time) (decision, error)) error {
+	if err := b.reads.Ready(ctx); err != nil {
+		return fmt.Errorf("%w: read store: %w", ErrUnavailable, err)
+	}
+	for range maxAttempts {
+		now := b.now()
+		d, err := attempt(now)
+		if err != nil {
+			return err
+		}
+		if len(d.payloads) == 0 {
+			// Nothing to write, but what was read must be visible too.
+			return b.reads.WaitFor(ctx, maxSeq(d.expected))
+		}
+		events := make([]domain.Event, len(d.payloads))
+		for i, p := range d.payloads {
+			events[i] = domain.NewEvent(newID(), now, p)
+		}
+		seq, err := b.events.Append(ctx, events, d.expected)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return b.reads.WaitFor(ctx, seq)
+	}
+	return fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxAttempts)
+}
+
+// load folds an aggregate's events into its state.
+func load[S any, P interface {
+	*S
+	Apply(domain.Event)
+}](ctx context.Context, es EventStore, id domain.StreamID) (S, uint64, error) {
+	var s S
+	events, last, err := es.Load(ctx, id)
+	if err != nil {
+		return s, 0, err
+	}
+	for _, e := range events {
+		P(&s).Apply(e.Event)
+	}
+	return s, last, nil
+}
+
+func (b base) organization(ctx context.Context, id string) (domain.Organization, uint64, error) {
+	return load[domain.Organization](ctx, b.events, domain.StreamID{Kind: domain.KindOrganization, OrganizationID: id})
+}
+
+func (b base) invitation(ctx context.Context, org, id string) (domain.Invitation, uint64, error) {
+	return load[domain.Invitation](ctx, b.events, domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org, Key: id})
+}
+
+func (b base) membership(ctx context.Context, org, userID string) (domain.Membership, uint64, error) {
+	return load[domain.Membership](ctx, b.events, domain.StreamID{Kind: domain.KindMembership, OrganizationID: org, Key: userID})
+}
+
+// invitee loads what decides whether email may get a pending invitation in
+// org: its slot, the invitation holding it and that one's membership.
+func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, uint64, error) {
+	slotID := domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: domain.SHA256(email)}
+	slot, slotSeq, err := load[domain.EmailSlot](ctx, b.events, slotID)
+	in := domain.Invitee{Email: email}
+	if err != nil || slot.InvitationID == "" {
+		return in, slotID, slotSeq, err
+	}
+	if in.Holder, _, err = b.invitation(ctx, org, slot.InvitationID); err != nil {
+		return in, slotID, 0, err
+	}
+	if in.Holder.AcceptedBy != "" {
+		if in.HolderMember, _, err = b.membership(ctx, org, in.Holder.AcceptedBy); err != nil {
+			return in, slotID, 0, err
+		}
+	}
+	return in, slotID, slotSeq, nil
+}
+
+func maxSeq(seqs map[domain.StreamID]uint64) uint64 {
+	var m uint64
+	for _, s := range seqs {
+		m = max(m, s)
+	}
+	return m
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// NewToken draws an invitation token: 256 random bits, base64url (43 characters).
+func NewToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// evolve applies freshly decided payloads to a state, to answer with it.
+func evolve[S any, P interface {
+	*S
+	Apply(domain.Event)
+}](s S, now time.Time, payloads []domain.Payload) S {
+	for _, p := range payloads {
+		P(&s).Apply(domain.NewEvent("", now, p))
+	}
+	return s
+}

@@ -1,0 +1,32 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// RegisterOrganization registers an organization, or renames it.
+type RegisterOrganization struct {
+	OrganizationID string
+	Name           string
+	Actor          string
+}
+
+type RegisterOrganizationHandler struct{ base }
+
+// Handle returns the organization as it now stands and whether it was created.
+func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOrganization) (org domain.Organization, created bool, err error) {
+	err = h.execute(ctx, func(now time.Time) (decision, error) {
+		current, seq, err := h.organization(ctx, cmd.OrganizationID)
+		if err != nil {
+			return decision{}, err
+		}
+		var payloads []domain.Payload
+		payloads, created = domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
+		org = evolve(current, now, payloads)
+		return decision{payloads, map[domain.StreamID]uint64{{Kind: domain.KindOrganization, OrganizationID: cmd.OrganizationID}: seq}}, nil
+	})
+	return org, created, err
+}

@@ -1,0 +1,28 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// RemoveMember ends a user's membership; the email may then be invited again.
+type RemoveMember struct {
+	OrganizationID string
+	UserID         string
+	Actor          string
+}
+
+type RemoveMemberHandler struct{ base }
+
+func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) error {
+	return h.execute(ctx, func(time.Time) (decision, error) {
+		m, seq, err := h.membership(ctx, cmd.OrganizationID, cmd.UserID)
+		if err != nil {
+			return decision{}, err
+		}
+		payloads, err := domain.RemoveMember(m, cmd.Actor)
+		return decision{payloads, map[domain.StreamID]uint64{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, err
+	})
+}

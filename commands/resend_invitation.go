@@ -1,0 +1,59 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// ResendInvitation gives a pending or expired invitation a new token and
+// expiry; the old token stops working.
+type ResendInvitation struct {
+	OrganizationID      string
+	InvitationID        string
+	ExpiresIn           time.Duration
+	Actor               string
+	MayManagePrivileged bool
+}
+
+// ResendInvitationResult is the invitation as it now stands, with its new token.
+type ResendInvitationResult struct {
+	Organization domain.Organization
+	Invitation   CreatedInvitation
+}
+
+type ResendInvitationHandler struct{ base }
+
+func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitation) (res ResendInvitationResult, err error) {
+	err = h.execute(ctx, func(now time.Time) (decision, error) {
+		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
+		if err != nil {
+			return decision{}, err
+		}
+		if !inv.Exists() {
+			return decision{}, domain.ErrInvitationNotFound
+		}
+		if inv.Role.Privileged() && !cmd.MayManagePrivileged {
+			return decision{}, domain.ErrForbidden
+		}
+		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email)
+		if err != nil {
+			return decision{}, err
+		}
+		token := NewToken()
+		payloads, err := domain.Resend(inv, slot, domain.SHA256(token), now.Add(cmd.ExpiresIn).Truncate(time.Second), cmd.Actor, now)
+		if err != nil {
+			return decision{}, err
+		}
+		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
+			return decision{}, err
+		}
+		res.Invitation = CreatedInvitation{Invitation: evolve(inv, now, payloads), Token: token}
+		return decision{payloads, map[domain.StreamID]uint64{
+			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: inv.ID}: invSeq,
+			slotID: slotSeq,
+		}}, nil
+	})
+	return res, err
+}

@@ -1,0 +1,321 @@
+// Package service wires the invitations service together: event store, read
+// store, projections, commands, queries and the HTTP API. cmd/invitesvc runs
+// it; the end-to-end tests start it exactly the same way.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/projections/redisstore"
+	"github.com/invitesvc/invitesvc/transport/auth"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/httpapi"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	NATSURL     string // external NATS; empty starts an embedded server
+	DataDir     string // the embedded server's store
+	NATSListen  string // expose the embedded server over TCP
+	SyncAlways  bool   // fsync every JetStream write before acknowledging
+	Replicas    int    // stream replicas (1 embedded, 3 in a cluster)
+	RedisURL    string // empty keeps read models in memory
+	RedisPrefix string // key prefix in Redis
+	JWTSecret   string
+	JWKSFile    string
+	JWKSURL     string
+	JWTIssuer   string
+	JWTAudience string
+	// FailuresPerMinute and FailureBurst rate limit failed token look-ups
+	// and accepts per client address.
+	FailuresPerMinute float64
+	FailureBurst      int
+	Logger            *slog.Logger
+	Now               func() time.Time // the clock; time.Now when nil
+}
+
+// Service is a running instance.
+type Service struct {
+	Handler http.Handler
+	// DevSecret is the HS256 secret of dev mode (no keys configured), else nil.
+	DevSecret []byte
+
+	cfg        Config
+	ns         *server.Server
+	nc         *nats.Conn
+	rdb        *redis.Client
+	events     *eventstore.Store
+	store      projections.Store
+	projector  *projections.Projector
+	subscriber *eventstore.Subscriber
+	router     *message.Router
+	stop       context.CancelFunc
+	done       chan struct{}
+}
+
+// Start connects to (or starts) NATS, makes sure of the stream, opens the
+// read store, catches the read models up with the stream and returns the
+// service ready to serve.
+func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	s := &Service{cfg: cfg, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeConnections()
+		}
+	}()
+	if err := s.connectNATS(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openReadStore(ctx); err != nil {
+		return nil, err
+	}
+	verifier, err := s.verifier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startProjections(); err != nil {
+		return nil, err
+	}
+	if err := s.catchUp(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Handler = httpapi.New(httpapi.Deps{
+		Commands: commands.New(s.events, s.projector, cfg.Now),
+		Queries:  projections.NewQueries(s.store, cfg.Now),
+		Events:   s.events,
+		Verifier: verifier,
+		Limiter:  httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
+		Logger:   cfg.Logger,
+		Now:      cfg.Now,
+		Extra: map[string]http.Handler{
+			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") }),
+			"/readyz":  http.HandlerFunc(s.readyz),
+			"/metrics": promhttp.Handler(),
+		},
+	})
+	return s, nil
+}
+
+func (s *Service) connectNATS(ctx context.Context) error {
+	var err error
+	if s.cfg.NATSURL != "" {
+		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("invitesvc"), nats.MaxReconnects(-1),
+			nats.Timeout(2*time.Second), nats.ReconnectWait(250*time.Millisecond))
+		if err != nil {
+			return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
+		}
+	} else {
+		if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(s.cfg.DataDir, "jetstream"), Listen: s.cfg.NATSListen, SyncAlways: s.cfg.SyncAlways}); err != nil {
+			return err
+		}
+		if s.nc, err = eventstore.ConnectEmbedded(s.ns, "invitesvc"); err != nil {
+			return err
+		}
+	}
+	if s.events, err = eventstore.New(s.nc); err != nil {
+		return err
+	}
+	return eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas)
+}
+
+func (s *Service) openReadStore(ctx context.Context) error {
+	if s.cfg.RedisURL == "" {
+		s.store = projections.NewMemoryStore()
+		return nil
+	}
+	opts, err := redis.ParseURL(s.cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis url: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, time.Second, time.Second
+	s.rdb = redis.NewClient(opts)
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("connect to Redis at %s: %w", opts.Addr, err)
+	}
+	s.store = redisstore.New(s.rdb, s.cfg.RedisPrefix)
+	return nil
+}
+
+// durableName is the consumer the replicas sharing one Redis share.
+const durableName = "invitesvc-read-models"
+
+func (s *Service) startProjections() error {
+	s.projector = projections.NewProjector(s.store, s.cfg.Logger)
+	durable := ""
+	if s.rdb != nil {
+		durable = durableName
+	}
+	resume := func(ctx context.Context) (uint64, error) {
+		cp, err := s.store.Checkpoint(ctx)
+		return cp + 1, err
+	}
+	s.subscriber = eventstore.NewSubscriber(s.events.JetStream(), durable, resume, s.cfg.Logger)
+	router, err := s.projector.NewRouter(s.subscriber)
+	if err != nil {
+		return err
+	}
+	s.router = router
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go func() {
+		defer close(s.done)
+		if err := router.Run(ctx); err != nil {
+			s.cfg.Logger.Error("projections stopped", "error", err)
+		}
+	}()
+	<-router.Running()
+	go s.watchReadStore(ctx)
+	return nil
+}
+
+// watchReadStore notices a read store that lost events while no new ones
+// arrived (Redis flushed or replaced) and has it fed again.
+func (s *Service) watchReadStore(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cp, err := s.store.Checkpoint(ctx)
+		if err == nil && cp < s.projector.Applied() {
+			s.cfg.Logger.Warn("read store lost events: rebuilding it from the stream", "checkpoint", cp, "applied", s.projector.Applied())
+			s.projector.Reset(cp)
+			s.subscriber.Refeed()
+		}
+	}
+}
+
+// catchUp waits until the read models hold every event already in the
+// stream, so that the first answers are complete.
+func (s *Service) catchUp(ctx context.Context) error {
+	last, err := s.events.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for {
+		cp, err := s.store.Checkpoint(ctx)
+		if err == nil && cp >= last {
+			s.cfg.Logger.Info("read models caught up", "events", last, "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("catching up the read models: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []error
+	last, err := s.events.LastSequence(ctx)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("event store: %w", err))
+	}
+	if err := s.store.Ping(ctx); err != nil {
+		problems = append(problems, fmt.Errorf("read store: %w", err))
+	}
+	if len(problems) == 0 {
+		if err := s.projector.WaitCaughtUp(ctx, last, time.Second); err != nil {
+			problems = append(problems, fmt.Errorf("projections: %w", err))
+		}
+	}
+	if len(problems) > 0 {
+		writeStatus(w, http.StatusServiceUnavailable, errors.Join(problems...).Error())
+		return
+	}
+	writeStatus(w, http.StatusOK, "ready")
+}
+
+func writeStatus(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, text)
+}
+
+// Close stops the projections after the event in hand is acknowledged and
+// closes every connection.
+func (s *Service) Close() {
+	if s.stop != nil {
+		_ = s.router.Close()
+		s.stop()
+		<-s.done
+	}
+	s.closeConnections()
+}
+
+func (s *Service) closeConnections() {
+	if s.rdb != nil {
+		_ = s.rdb.Close()
+	}
+	if s.nc != nil {
+		_ = s.nc.Drain()
+	}
+	if s.ns != nil {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	}
+}
+
+// verifier builds the token verifier, or the dev-mode one when no key is
+// configured: its secret is kept in the data directory so that tokens
+// survive restarts.
+func (s *Service) verifier(ctx context.Context) (*auth.Verifier, error) {
+	v, err := auth.NewVerifier(ctx, auth.Config{Secret: []byte(s.cfg.JWTSecret), JWKSFile: s.cfg.JWKSFile, JWKSURL: s.cfg.JWKSURL,
+		Issuer: s.cfg.JWTIssuer, Audience: s.cfg.JWTAudience})
+	if !errors.Is(err, auth.ErrNoKeys) {
+		return v, err
+	}
+	secret, err := devSecret(s.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.DevSecret = secret
+	return auth.NewVerifier(ctx, auth.Config{Secret: secret})
+}
+
+func devSecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "dev-jwt-secret")
+	if b, err := os.ReadFile(path); err == nil && len(b) >= auth.MinSecretBytes {
+		return b, nil
+	}
+	_, secret := auth.NewDevVerifier()
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		return nil, fmt.Errorf("keep the dev secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,208 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// MetadataSequence is the watermill metadata key holding an event's stream
+// sequence; the subscriber sets it, the projector reads it.
+const MetadataSequence = "stream_sequence"
+
+// Projector applies events to the read store, one at a time, in stream order.
+type Projector struct {
+	store  Store
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64        // highest position known applied
+	changed chan struct{} // closed and replaced whenever applied grows
+}
+
+// NewProjector returns a projector writing to store.
+func NewProjector(store Store, logger *slog.Logger) *Projector {
+	if store == nil || logger == nil {
+		panic("projections.NewProjector: nil dependency")
+	}
+	return &Projector{store: store, logger: logger, changed: make(chan struct{})}
+}
+
+// Project applies the event at stream position seq. An event this build
+// cannot decode is logged and stepped over, so that it cannot stall the read
+// models; ErrGap and store errors are returned for the event to be redelivered.
+func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) error {
+	w := Write{Position: seq}
+	if e, err := domain.UnmarshalCloudEvent(raw); err != nil {
+		p.logger.Error("read models skip an event they cannot decode", "sequence", seq, "error", err)
+	} else if err := p.fill(ctx, &w, e); err != nil {
+		return err
+	}
+	if err := p.store.Apply(ctx, w); err != nil && !errors.Is(err, ErrAlreadyApplied) {
+		return err
+	}
+	p.advance(seq)
+	return nil
+}
+
+// fill computes the write for e from the stored state it changes.
+func (p *Projector) fill(ctx context.Context, w *Write, e domain.Event) error {
+	switch d := e.Data.(type) {
+	case domain.OrganizationRegistered:
+		w.Organization = &Organization{ID: d.OrganizationID, Name: d.Name, CreatedAt: e.Time}
+	case domain.OrganizationRenamed:
+		org, _, err := p.store.Organization(ctx, d.OrganizationID)
+		if err != nil {
+			return err
+		}
+		org.ID, org.Name = d.OrganizationID, d.Name
+		w.Organization = &org
+	case domain.InvitationCreated, domain.InvitationResent, domain.InvitationAccepted, domain.InvitationCancelled, domain.InvitationExpired:
+		id := domain.StreamOf(d)
+		inv, found, err := p.store.Invitation(ctx, id.OrganizationID, id.Key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			inv.Position = w.Position
+		}
+		inv.Apply(e)
+		w.Invitation = &inv
+	case domain.MembershipAdded:
+		w.Member = &Member{OrganizationID: d.OrganizationID, UserID: d.UserID, Email: d.Email, Role: d.Role,
+			JoinedAt: e.Time, InvitationID: d.InvitationID, Position: w.Position}
+	case domain.MembershipRemoved:
+		w.RemovedMember = &MemberKey{OrganizationID: d.OrganizationID, UserID: d.UserID}
+	}
+	return nil
+}
+
+func (p *Projector) advance(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seq > p.applied {
+		p.applied = seq
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+}
+
+func (p *Projector) state() (uint64, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied, p.changed
+}
+
+// waitLimit bounds how long a command waits for its events to show.
+const waitLimit = 5 * time.Second
+
+// WaitFor returns once the read store has applied seq. Another replica may
+// apply it to a shared store, so the store's checkpoint is polled as well.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	poll := time.NewTicker(2 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		applied, changed := p.state()
+		if applied >= seq {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+			cp, err := p.store.Checkpoint(ctx)
+			if err == nil && cp >= seq {
+				p.advance(cp)
+			}
+		case <-ctx.Done():
+			p.logger.Warn("read models lag behind a command's events", "sequence", seq, "applied", applied)
+			return nil // the events are durable; the answer stays true
+		}
+	}
+}
+
+// Ready reports whether the read store answers.
+func (p *Projector) Ready(ctx context.Context) error { return unavailable(p.store.Ping(ctx)) }
+
+// InvitationIDByToken resolves a token hash through the token index.
+func (p *Projector) InvitationIDByToken(ctx context.Context, tokenSHA256 string) (string, string, bool, error) {
+	inv, found, err := p.store.InvitationByToken(ctx, tokenSHA256)
+	return inv.OrganizationID, inv.ID, found, unavailable(err)
+}
+
+// Applied is the highest position this process knows the read store holds.
+func (p *Projector) Applied() uint64 {
+	applied, _ := p.state()
+	return applied
+}
+
+// handle is the watermill handler: one message, one event.
+func (p *Projector) handle(msg *message.Message) error {
+	seq, err := strconv.ParseUint(msg.Metadata.Get(MetadataSequence), 10, 64)
+	if err != nil {
+		return fmt.Errorf("message %s without stream sequence: %w", msg.UUID, err)
+	}
+	return p.Project(msg.Context(), seq, msg.Payload)
+}
+
+// NewRouter runs the projector behind watermill's router: panics become
+// errors, failed events are retried with backoff, and an event still failing
+// is nacked so that the subscriber feeds the store again from its checkpoint.
+// A gap is not retried: only that refeed mends it.
+func (p *Projector) NewRouter(sub message.Subscriber) (*message.Router, error) {
+	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(p.logger))
+	if err != nil {
+		return nil, err
+	}
+	r.AddMiddleware(
+		middleware.Retry{
+			MaxRetries:      5,
+			InitialInterval: 20 * time.Millisecond,
+			MaxInterval:     time.Second,
+			Multiplier:      2,
+			ShouldRetry:     func(params middleware.RetryParams) bool { return !errors.Is(params.Err, ErrGap) },
+		}.Middleware,
+		middleware.Recoverer,
+	)
+	r.AddConsumerHandler("read-models", "INVITATIONS", sub, p.handle)
+	return r, nil
+}
+
+// Reset lowers what this process believes applied, after the store was
+// found to have lost events, so that waiting commands wait for the rebuild.
+func (p *Projector) Reset(checkpoint uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applied = checkpoint
+}
+
+// WaitCaughtUp reports whether the store reaches seq within limit.
+func (p *Projector) WaitCaughtUp(ctx context.Context, seq uint64, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		cp, err := p.store.Checkpoint(ctx)
+		if err != nil {
+			return unavailable(err)
+		}
+		if cp >= seq {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read models at event %d of %d", cp, seq)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package projections
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// PageRequest asks for one page of a list that is ordered newest first.
+// At most one cursor is set; 0 means unset.
+type PageRequest struct {
+	Limit         int
+	StartingAfter uint64 // the page after (older than) this position
+	EndingBefore  uint64 // the page before (newer than) this position
+}
+
+// Page is one page of a list, newest first.
+type Page[T any] struct {
+	Items   []T
+	HasNext bool // older items follow
+	HasPrev bool // newer items precede
+}
+
+// StatusFilter selects invitations by status; "all" selects every one.
+type StatusFilter string
+
+const StatusAll StatusFilter = "all"
+
+// ValidStatusFilter reports whether s is a status filter the list accepts.
+func ValidStatusFilter(s StatusFilter) bool {
+	switch domain.Status(s) {
+	case domain.StatusPending, domain.StatusAccepted, domain.StatusCancelled, domain.StatusExpired:
+		return true
+	}
+	return s == StatusAll
+}
+
+// Queries answers reads from the read store only.
+type Queries struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewQueries returns queries over store.
+func NewQueries(store Store, now func() time.Time) *Queries {
+	if store == nil || now == nil {
+		panic("projections.NewQueries: nil dependency")
+	}
+	return &Queries{store: store, now: now}
+}
+
+func (q *Queries) Organization(ctx context.Context, id string) (Organization, bool, error) {
+	org, found, err := q.store.Organization(ctx, id)
+	return org, found, unavailable(err)
+}
+
+func (q *Queries) Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error) {
+	inv, found, err := q.store.Invitation(ctx, organizationID, id)
+	return inv, found, unavailable(err)
+}
+
+func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (Invitation, bool, error) {
+	inv, found, err := q.store.InvitationByToken(ctx, tokenSHA256)
+	return inv, found, unavailable(err)
+}
+
+// unavailable marks a store failure for callers, who answer it with 503.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// Invitations pages through an organization's invitations with a status.
+func (q *Queries) Invitations(ctx context.Context, organizationID string, status StatusFilter, req PageRequest) (Page[Invitation], error) {
+	now := q.now()
+	bucket, keep := BucketAll, func(Invitation) bool { return true }
+	switch domain.Status(status) {
+	case domain.StatusPending, domain.StatusExpired:
+		bucket = BucketOpen
+		keep = func(inv Invitation) bool { return inv.StatusAt(now) == domain.Status(status) }
+	case domain.StatusAccepted:
+		bucket = BucketAccepted
+	case domain.StatusCancelled:
+		bucket = BucketCancelled
+	}
+	scan := func(cursor uint64, d Direction, n int) ([]Invitation, error) {
+		return q.store.Invitations(ctx, organizationID, bucket, cursor, d, n)
+	}
+	page, err := paginate(scan, func(i Invitation) uint64 { return i.Position }, keep, req)
+	return page, unavailable(err)
+}
+
+func (q *Queries) Member(ctx context.Context, organizationID, userID string) (Member, bool, error) {
+	m, found, err := q.store.Member(ctx, organizationID, userID)
+	return m, found, unavailable(err)
+}
+
+// Members pages through an organization's members.
+func (q *Queries) Members(ctx context.Context, organizationID string, req PageRequest) (Page[Member], error) {
+	scan := func(cursor uint64, d Direction, n int) ([]Member, error) {
+		return q.store.Members(ctx, organizationID, cursor, d, n)
+	}
+	page, err := paginate(scan, func(m Member) uint64 { return m.Position }, func(Member) bool { return true }, req)
+	return page, unavailable(err)
+}
+
+type scanFunc[T any] func(cursor uint64, d Direction, n int) ([]T, error)
+
+// collect scans from cursor in direction d until it has want items that keep
+// accepts, or the list ends.
+func collect[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, cursor uint64, d Direction, want int) ([]T, error) {
+	var out []T
+	chunk := max(want, 32)
+	for {
+		items, err := scan(cursor, d, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if keep(it) {
+				if out = append(out, it); len(out) == want {
+					return out, nil
+				}
+			}
+		}
+		if len(items) < chunk {
+			return out, nil
+		}
+		cursor = pos(items[len(items)-1])
+	}
+}
+
+// paginate cuts one page out of a list ordered by position. Cursors are
+// positions, which never change, so paging while items are added or change
+// status neither repeats an item nor skips one that kept its status.
+func paginate[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, req PageRequest) (Page[T], error) {
+	var p Page[T]
+	if req.EndingBefore != 0 {
+		items, err := collect(scan, pos, keep, req.EndingBefore, Newer, req.Limit+1)
+		if err != nil {
+			return p, err
+		}
+		p.HasPrev = len(items) > req.Limit
+		p.Items = items[:min(len(items), req.Limit)]
+		slices.Reverse(p.Items)
+		from := req.EndingBefore
+		if len(p.Items) > 0 {
+			from = pos(p.Items[len(p.Items)-1])
+		}
+		older, err := collect(scan, pos, keep, from, Older, 1)
+		p.HasNext = len(older) > 0
+		return p, err
+	}
+	items, err := collect(scan, pos, keep, req.StartingAfter, Older, req.Limit+1)
+	if err != nil {
+		return p, err
+	}
+	p.HasNext = len(items) > req.Limit
+	p.Items = items[:min(len(items), req.Limit)]
+	if req.StartingAfter != 0 {
+		from := req.StartingAfter - 1
+		if len(p.Items) > 0 {
+			from = pos(p.Items[0])
+		}
+		newer, err := collect(scan, pos, keep, from, Newer, 1)
+		p.HasPrev = len(newer) > 0
+		return p, err
+	}
+	return p, nil
+}
+
+const cursorPrefix = "p1:"
+
+// EncodeCursor makes an opaque cursor from a position.
+func EncodeCursor(position uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatUint(position, 10)))
+}
+
+// ErrBadCursor is returned for a cursor this service did not make.
+var ErrBadCursor = errors.New("malformed cursor")
+
+// DecodeCursor reads a cursor made by EncodeCursor.
+func DecodeCursor(s string) (uint64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(s) > 64 {
+		return 0, ErrBadCursor
+	}
+	digits, ok := strings.CutPrefix(string(raw), cursorPrefix)
+	if !ok {
+		return 0, ErrBadCursor
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != digits {
+		return 0, ErrBadCursor
+	}
+	return n, nil
+}

@@ -1,0 +1,204 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/invitesvc/invitesvc/projections"
+)
+
+// Subscriber feeds the stream to watermill in order, one event at a time,
+// from a pull consumer positioned by the read store's checkpoint. A nacked
+// event makes it start over from that checkpoint, which is how a read store
+// that lost data (flushed, replaced) is rebuilt.
+type Subscriber struct {
+	js jetstream.JetStream
+	// durable names a consumer shared by every replica; empty makes an
+	// ephemeral one for this process alone (the memory read store).
+	durable string
+	// resume is the first sequence the read store still needs.
+	resume func(context.Context) (uint64, error)
+	logger *slog.Logger
+
+	refeed chan struct{}
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// NewSubscriber returns a subscriber; see Subscriber for its arguments.
+func NewSubscriber(js jetstream.JetStream, durable string, resume func(context.Context) (uint64, error), logger *slog.Logger) *Subscriber {
+	return &Subscriber{js: js, durable: durable, resume: resume, logger: logger,
+		refeed: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+// ackWait bounds how long an event delivered to a replica that died stays
+// unacknowledged before another replica gets it.
+const ackWait = 5 * time.Second
+
+// Subscribe implements message.Subscriber; the topic is ignored, there is one stream.
+func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	ctx, cancel := context.WithCancel(ctx)
+	s.wg.Go(func() {
+		defer close(out)
+		defer cancel()
+		backoff := 50 * time.Millisecond
+		for {
+			err := s.consume(ctx, out)
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closed:
+				return
+			default:
+			}
+			if errors.Is(err, errRefeed) {
+				backoff = 50 * time.Millisecond
+			} else {
+				s.logger.Warn("event subscription interrupted", "error", err, "retry_in", backoff)
+				backoff = min(2*backoff, 2*time.Second)
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			case <-s.closed:
+				return
+			}
+		}
+	})
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}
+
+// Refeed makes the subscription start over from the read store's
+// checkpoint, for a store found to have lost events.
+func (s *Subscriber) Refeed() {
+	select {
+	case s.refeed <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the subscription after the event in hand is acknowledged.
+func (s *Subscriber) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	s.wg.Wait()
+	return nil
+}
+
+var errRefeed = errors.New("event nacked: feeding again from the checkpoint")
+
+func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-s.refeed:
+			cancel(errRefeed)
+		case <-ctx.Done():
+		}
+	}()
+	err := s.deliver(ctx, out)
+	if cause := context.Cause(ctx); errors.Is(cause, errRefeed) {
+		return errRefeed
+	}
+	return err
+}
+
+// deliver passes events on one at a time, each acknowledged before the next.
+func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) error {
+	start, err := s.resume(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	cons, err := s.consumer(ctx, start)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	defer it.Stop()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		msg := message.NewMessage(strconv.FormatUint(md.Sequence.Stream, 10), m.Data())
+		msg.Metadata.Set(projections.MetadataSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+		msg.SetContext(ctx)
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-msg.Acked():
+			if err := m.Ack(); err != nil {
+				return err
+			}
+		case <-msg.Nacked():
+			_ = m.Nak()
+			return errRefeed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// consumer returns a consumer that delivers from start on. A durable one is
+// kept unless it is past start (the read store lost what it had acked), in
+// which case it is replaced.
+func (s *Subscriber) consumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
+	stream, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, err
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable:       s.durable,
+		Description:   "invitesvc read models",
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		// One event in flight across all replicas keeps the stream order.
+		MaxAckPending: 1,
+	}
+	if s.durable == "" {
+		cfg.InactiveThreshold = time.Minute
+		return stream.CreateConsumer(ctx, cfg)
+	}
+	if c, err := stream.Consumer(ctx, s.durable); err == nil {
+		if c.CachedInfo().AckFloor.Stream+1 <= start {
+			return c, nil
+		}
+		s.logger.Warn("read store is behind its consumer: feeding it again", "from", start, "ack_floor", c.CachedInfo().AckFloor.Stream)
+		if err := stream.DeleteConsumer(ctx, s.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+	}
+	return stream.CreateConsumer(ctx, cfg)
+}

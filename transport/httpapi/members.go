@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/transport/auth"
+)
+
+func (s *server) listMembers(w http.ResponseWriter, r *http.Request) error {
+	_, org, err := s.authorize(r, auth.PermOrgRead, auth.PermOrgUserRead)
+	if err != nil {
+		return err
+	}
+	req, err := pageRequest(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	if _, err := s.registered(r, org); err != nil {
+		return err
+	}
+	page, err := s.Queries.Members(r.Context(), org, req)
+	if err != nil {
+		return err
+	}
+	out := make([]memberResource, len(page.Items))
+	for i, m := range page.Items {
+		out[i] = newMemberResource(m)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"members": out,
+		"links":   pageLinks(r, page, func(m projections.Member) uint64 { return m.Position }),
+	})
+	return nil
+}
+
+func (s *server) removeMember(w http.ResponseWriter, r *http.Request) error {
+	p, org, err := s.authorize(r, auth.PermOrgAdmin)
+	if err != nil {
+		return err
+	}
+	user := pathVar(r, "user_id")
+	if user == "" || len(user) > domain.MaxUserIDBytes {
+		return domain.ErrMemberNotFound
+	}
+	if err := s.Commands.RemoveMember.Handle(r.Context(), commands.RemoveMember{OrganizationID: org, UserID: user, Actor: p.Subject}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/transport/auth"
+)
+
+func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
+	p, org, err := s.authorize(r, auth.PermOrgAdmin)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Name *string `json:"name"`
+	}
+	if err := decodeBody(w, r, &body, false); err != nil {
+		return err
+	}
+	if body.Name == nil {
+		return invalid("name is required.", "name")
+	}
+	name, ok := domain.NormalizeName(*body.Name)
+	if !ok {
+		return invalid("name must have 1 to 200 characters after trimming.", "name")
+	}
+	state, created, err := s.Commands.RegisterOrganization.Handle(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject})
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, newOrganizationResource(state.ID, state.Name, state.CreatedAt))
+	return nil
+}
+
+func (s *server) getOrganization(w http.ResponseWriter, r *http.Request) error {
+	_, org, err := s.authorize(r, auth.PermOrgRead)
+	if err != nil {
+		return err
+	}
+	o, err := s.registered(r, org)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newOrganizationResource(o.ID, o.Name, o.CreatedAt))
+	return nil
+}

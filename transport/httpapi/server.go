@@ -1,0 +1,125 @@
+// Package httpapi is the HTTP adapter: the routes of the contract (gorilla/mux),
+// bearer-token authentication, the error envelope and pagination links.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/transport/auth"
+)
+
+// Verifier checks bearer tokens.
+type Verifier interface {
+	Verify(token string) (auth.Principal, error)
+}
+
+// EventLog reads events back from the event store.
+type EventLog interface {
+	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error)
+}
+
+// Deps are what the HTTP layer serves from.
+type Deps struct {
+	Commands *commands.Handlers
+	Queries  *projections.Queries
+	Events   EventLog
+	Verifier Verifier
+	Limiter  *FailureLimiter
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Extra routes outside /api/v1 (health, metrics), added as they are.
+	Extra map[string]http.Handler
+}
+
+type server struct{ Deps }
+
+// New returns the service's HTTP handler.
+func New(d Deps) http.Handler {
+	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Logger == nil || d.Now == nil {
+		panic("httpapi.New: nil dependency")
+	}
+	s := &server{d}
+	r := mux.NewRouter().UseEncodedPath()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, newProblem(http.StatusNotFound, string(domain.CodeNotFound), "No such route."))
+	})
+	api := r.PathPrefix("/api/v1").Subrouter()
+	route := func(path string, methods map[string]handlerFunc) {
+		api.Handle(path, s.dispatch(methods))
+	}
+	// The token routes come first: "invitations" is not an organization id here.
+	route("/organizations/invitations/{invitation_token}", map[string]handlerFunc{http.MethodGet: s.lookupByToken})
+	route("/organizations/invitations/{invitation_token}/_accept", map[string]handlerFunc{http.MethodPost: s.acceptByToken})
+	route("/organizations/{organization_id}", map[string]handlerFunc{http.MethodPut: s.putOrganization, http.MethodGet: s.getOrganization})
+	route("/organizations/{organization_id}/invitations", map[string]handlerFunc{http.MethodPost: s.createInvitations, http.MethodGet: s.listInvitations})
+	route("/organizations/{organization_id}/invitations/{invitation_id}", map[string]handlerFunc{http.MethodGet: s.getInvitation, http.MethodDelete: s.cancelInvitation})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/resend", map[string]handlerFunc{http.MethodPost: s.resendInvitation})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/accept", map[string]handlerFunc{http.MethodPost: s.acceptByID})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/events", map[string]handlerFunc{http.MethodGet: s.invitationEvents})
+	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: s.listMembers})
+	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodDelete: s.removeMember})
+	for path, h := range d.Extra {
+		r.Handle(path, h)
+	}
+	return s.withRequestID(s.recoverPanics(r))
+}
+
+// handlerFunc answers a request or returns the error to answer with.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// dispatch picks the handler by method; other methods get 405 with Allow.
+func (s *server) dispatch(methods map[string]handlerFunc) http.Handler {
+	allowed := make([]string, 0, len(methods))
+	for m := range methods {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := methods[r.Method]
+		if !ok {
+			writeProblem(w, newProblem(http.StatusMethodNotAllowed, codeMethodNotAllowed, "Method not allowed on this route.").with("Allow", allow))
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p, known := toProblem(err)
+	if !known {
+		s.Logger.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method, "route", routeOf(r), "error", err)
+	} else if p.status == http.StatusServiceUnavailable {
+		s.Logger.Warn("dependency unavailable", "request_id", requestID(r.Context()), "route", routeOf(r), "error", err)
+	}
+	writeProblem(w, p)
+}
+
+// routeOf is the route template, which never holds a token or other secret.
+func routeOf(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		if t, err := rt.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return "unknown"
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
