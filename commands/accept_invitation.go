@@ -56,11 +56,14 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
 			return decision{}, err
 		}
-		accepted := evolve(inv, now, payloads)
-		res.Membership = domain.Membership{OrganizationID: accepted.OrganizationID, UserID: accepted.AcceptedBy,
-			Email: accepted.Email, Role: accepted.Role, JoinedAt: accepted.AcceptedAt, InvitationID: accepted.ID, Active: true}
+		res.Membership = evolve(member, now, payloads[min(1, len(payloads)):])
+		if len(payloads) == 0 && !res.Membership.Active {
+			// Accepted before, by this caller, who has since been removed.
+			res.Membership = domain.Membership{OrganizationID: inv.OrganizationID, UserID: inv.AcceptedBy,
+				Email: inv.Email, Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}
+		}
 		return decision{payloads, map[domain.StreamID]uint64{
-			{Kind: domain.KindInvitation, OrganizationID: inv.OrganizationID, Key: inv.ID}:             invSeq,
+			{Kind: domain.KindInvitation, OrganizationID: inv.OrganizationID, Key: inv.ID}:            invSeq,
 			{Kind: domain.KindMembership, OrganizationID: inv.OrganizationID, Key: cmd.Caller.UserID}: memberSeq,
 		}}, nil
 	})

@@ -121,6 +121,11 @@ func Accept(inv Invitation, member Membership, caller Caller, now time.Time) ([]
 	if !strings.EqualFold(caller.Email, inv.Email) || (caller.EmailVerified != nil && !*caller.EmailVerified) {
 		return nil, ErrEmailMismatch
 	}
+	// The membership may be read after the invitation it came from was
+	// accepted: it proves the acceptance as well as the invitation would.
+	if member.Active && member.InvitationID == inv.ID {
+		return nil, nil
+	}
 	switch inv.StatusAt(now) {
 	case StatusAccepted:
 		if inv.AcceptedBy == caller.UserID {

@@ -270,9 +270,6 @@ func scan[E any, T interface {
 	*E
 	positioned
 }](list []T, cursor uint64, d Direction, n int) []E {
-	if n <= 0 {
-		return nil
-	}
 	var out []E
 	if d == Newer {
 		i := sort.Search(len(list), func(i int) bool { return list[i].position() > cursor })

@@ -102,6 +102,16 @@ func TestKeyLayout(t *testing.T) {
 	if v := c.Get(ctx, prefix+"checkpoint").Val(); v != "3" {
 		t.Fatalf("checkpoint key holds %q", v)
 	}
+
+	// A removed member leaves nothing behind.
+	if err := s.Apply(ctx, projections.Write{Position: 4,
+		RemovedMember: &projections.MemberKey{OrganizationID: "acme", UserID: "user-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	memKey := prefix + "mem:{acme}:" + hex.EncodeToString(user[:])
+	if n := c.Exists(ctx, memKey, prefix+"mems:{acme}").Val(); n != 0 {
+		t.Fatalf("%d member keys left after the removal", n)
+	}
 }
 
 func TestScanSkipsMissingRecords(t *testing.T) {

@@ -280,6 +280,7 @@ func testInvitationScans(t *testing.T, s projections.Store) {
 	wantScan(t, s, "acme", all, acme[4].Position, newer, 10)
 	wantScan(t, s, "acme", all, 0, older, 0)
 	wantScan(t, s, "acme", all, 0, newer, 0)
+	wantScan(t, s, "acme", all, 0, older, -1)
 	wantScan(t, s, "other", all, 0, older, 10, other[3], other[2], other[1], other[0])
 	wantScan(t, s, "other", all, other[0].Position, newer, 2, other[1], other[2])
 	wantScan(t, s, "nobody", all, 0, older, 10)
@@ -347,6 +348,7 @@ func testMembers(t *testing.T, s projections.Store) {
 	wantMembers(t, s, "acme", u1.Position, newer, 10, u3, u2)
 	wantMembers(t, s, "acme", u2.Position, newer, 10)
 	wantMembers(t, s, "acme", 0, older, 0)
+	wantMembers(t, s, "acme", 0, newer, -1)
 
 	// Added again without a removal: replaced, not doubled.
 	u1 = f.join("acme", "user-1", domain.RoleMember)

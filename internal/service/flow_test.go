@@ -1,0 +1,182 @@
+package service_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/invitesvc/invitesvc/internal/service"
+)
+
+func TestMainFlow(t *testing.T) {
+	stores(t, func(t *testing.T, newStack func(...func(*service.Config)) *stack) {
+		s := newStack()
+		r := s.do("PUT", api+"/acme", s.admin, map[string]any{"name": "  Acme Corp "})
+		expect(t, r, http.StatusCreated)
+		if r.str("name") != "Acme Corp" || r.str("id") != "acme" {
+			t.Fatalf("registered %v", r.body)
+		}
+		expect(t, s.do("PUT", api+"/acme", s.admin, map[string]any{"name": "Acme Inc"}), http.StatusOK)
+		if got := s.do("GET", api+"/acme", s.admin, nil); got.str("name") != "Acme Inc" {
+			t.Fatalf("renamed organization reads %v", got.body)
+		}
+
+		invs := s.invite("Ada@Example.com", "bob@example.com")
+		ada, bob := invs[0], invs[1]
+		if ada["email"] != "ada@example.com" || ada["status"] != "pending" || len(ada["token"].(string)) != 43 || ada["version"] != 1.0 {
+			t.Fatalf("created %v", ada)
+		}
+		if ada["organization"].(map[string]any)["name"] != "Acme Inc" {
+			t.Fatalf("organization ref %v", ada["organization"])
+		}
+		token := ada["token"].(string)
+
+		// Anyone with the token can look it up; no one can list it without rights.
+		lookup := s.do("GET", api+"/invitations/"+token, "", nil)
+		expect(t, lookup, http.StatusOK)
+		if lookup.str("id") != ada["id"] || lookup.str("token") != token {
+			t.Fatalf("lookup %v", lookup.body)
+		}
+		got := s.do("GET", api+"/acme/invitations/"+ada["id"].(string), s.admin, nil)
+		if _, leaked := got.body["token"]; leaked || got.str("status") != "pending" {
+			t.Fatalf("get shows %v", got.body)
+		}
+
+		accept := s.do("POST", api+"/invitations/"+token+"/_accept", s.invitee("user-42", "ADA@example.com"), nil)
+		expect(t, accept, http.StatusOK)
+		m := accept.body["membership"].(map[string]any)
+		if m["user_id"] != "user-42" || m["role"] != "member" || m["invitation_id"] != ada["id"] {
+			t.Fatalf("membership %v", m)
+		}
+		// Accepting again as the same user answers the same and writes nothing.
+		again := s.do("POST", api+"/acme/invitations/"+ada["id"].(string)+"/accept", s.invitee("user-42", "ada@example.com"), nil)
+		expect(t, again, http.StatusOK)
+		if again.body["membership"].(map[string]any)["joined_at"] != m["joined_at"] {
+			t.Fatalf("second accept answered %v", again.body)
+		}
+		after := s.do("GET", api+"/invitations/"+token, "", nil)
+		if after.str("status") != "accepted" || after.str("accepted_by") != "user-42" || after.body["version"] != 2.0 {
+			t.Fatalf("accepted invitation reads %v", after.body)
+		}
+
+		members := s.do("GET", api+"/acme/members", s.admin, nil)
+		if ms := members.list("members"); len(ms) != 1 || ms[0]["user_id"] != "user-42" || ms[0]["email"] != "ada@example.com" {
+			t.Fatalf("members %v", members.body)
+		}
+		pending := s.do("GET", api+"/acme/invitations", s.admin, nil)
+		if ids := ids(pending.list("invitations")); !slices.Equal(ids, []string{bob["id"].(string)}) {
+			t.Fatalf("pending list %v", ids)
+		}
+		accepted := s.do("GET", api+"/acme/invitations?status=accepted", s.admin, nil)
+		if ids := ids(accepted.list("invitations")); !slices.Equal(ids, []string{ada["id"].(string)}) {
+			t.Fatalf("accepted list %v", ids)
+		}
+
+		// Resend kills the old token; cancel kills the new one.
+		resent := s.do("POST", api+"/acme/invitations/"+bob["id"].(string)+"/resend", s.admin, map[string]any{"expires_in": "36h"})
+		expect(t, resent, http.StatusOK)
+		if resent.str("token") == bob["token"] || len(resent.str("token")) != 43 {
+			t.Fatalf("resend kept the token")
+		}
+		expect(t, s.do("GET", api+"/invitations/"+bob["token"].(string), "", nil), http.StatusNotFound, "organization.invitation_not_found")
+		expect(t, s.do("GET", api+"/invitations/"+resent.str("token"), "", nil), http.StatusOK)
+		expect(t, s.do("DELETE", api+"/acme/invitations/"+bob["id"].(string), s.admin, nil), http.StatusNoContent)
+		expect(t, s.do("DELETE", api+"/acme/invitations/"+bob["id"].(string), s.admin, nil), http.StatusNoContent)
+		expect(t, s.do("GET", api+"/invitations/"+resent.str("token"), "", nil), http.StatusNotFound, "organization.invitation_not_found")
+		cancelled := s.do("GET", api+"/acme/invitations?status=cancelled", s.admin, nil)
+		if ids := ids(cancelled.list("invitations")); !slices.Equal(ids, []string{bob["id"].(string)}) {
+			t.Fatalf("cancelled list %v", ids)
+		}
+
+		history := s.do("GET", api+"/acme/invitations/"+bob["id"].(string)+"/events", s.admin, nil)
+		var types []string
+		for _, e := range history.list("events") {
+			types = append(types, e["type"].(string))
+			if e["actor"] != "admin-1" || e["sequence"].(float64) < 1 {
+				t.Errorf("event %v", e)
+			}
+		}
+		if !slices.Equal(types, []string{"invitation.created", "invitation.resent", "invitation.cancelled"}) {
+			t.Fatalf("history %v", types)
+		}
+
+		// A removed member may be invited again.
+		expect(t, s.do("DELETE", api+"/acme/members/user-42", s.admin, nil), http.StatusNoContent)
+		expect(t, s.do("DELETE", api+"/acme/members/user-42", s.admin, nil), http.StatusNotFound, "root.not_found")
+		if ms := s.do("GET", api+"/acme/members", s.admin, nil).list("members"); len(ms) != 0 {
+			t.Fatalf("members after removal %v", ms)
+		}
+		s.invite("ada@example.com")
+	})
+}
+
+func ids(items []map[string]any) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i], _ = it["id"].(string)
+	}
+	return out
+}
+
+func TestExpiry(t *testing.T) {
+	stores(t, func(t *testing.T, newStack func(...func(*service.Config)) *stack) {
+		s := newStack()
+		s.register("acme")
+		r := s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"ada@example.com"}, "expires_in": "2h"})
+		expect(t, r, http.StatusCreated)
+		inv := r.list("invitations")[0]
+		s.advance(3 * time.Hour)
+		lookup := s.do("GET", api+"/invitations/"+inv["token"].(string), "", nil)
+		if lookup.str("status") != "expired" || lookup.body["expired"] != true {
+			t.Fatalf("expired invitation reads %v", lookup.body)
+		}
+		expect(t, s.do("POST", api+"/invitations/"+inv["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusGone, "organization.invitation_expired")
+		if got := ids(s.do("GET", api+"/acme/invitations?status=expired", s.admin, nil).list("invitations")); !slices.Equal(got, []string{inv["id"].(string)}) {
+			t.Fatalf("expired list %v", got)
+		}
+		if got := s.do("GET", api+"/acme/invitations", s.admin, nil).list("invitations"); len(got) != 0 {
+			t.Fatalf("pending list holds an expired invitation: %v", got)
+		}
+		// An expired invitation no longer blocks a new one, and may be resent.
+		again := s.invite("ada@example.com")
+		expect(t, s.do("POST", api+"/acme/invitations/"+inv["id"].(string)+"/resend", s.admin, nil), http.StatusConflict, "organization.invitation_already_exists")
+		expect(t, s.do("DELETE", api+"/acme/invitations/"+again[0]["id"].(string), s.admin, nil), http.StatusNoContent)
+		resent := s.do("POST", api+"/acme/invitations/"+inv["id"].(string)+"/resend", s.admin, nil)
+		expect(t, resent, http.StatusOK)
+		if resent.str("status") != "pending" {
+			t.Fatalf("resent invitation is %s", resent.str("status"))
+		}
+		expect(t, s.do("POST", api+"/invitations/"+resent.str("token")+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusOK)
+	})
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	stores(t, func(t *testing.T, newStack func(...func(*service.Config)) *stack) {
+		s := newStack()
+		s.register("acme")
+		body := map[string]any{"emails": []string{"ada@example.com", "bob@example.com"}}
+		first := s.do("POST", api+"/acme/invitations", s.admin, body, "Idempotency-Key", "key-1")
+		expect(t, first, http.StatusCreated)
+		repeat := s.do("POST", api+"/acme/invitations", s.admin, body, "Idempotency-Key", "key-1")
+		expect(t, repeat, http.StatusCreated)
+		if repeat.header.Get("Idempotent-Replayed") != "true" || !slices.Equal(ids(repeat.list("invitations")), ids(first.list("invitations"))) {
+			t.Fatalf("replay answered %v", repeat.raw)
+		}
+		for _, inv := range repeat.list("invitations") {
+			if _, ok := inv["token"]; ok {
+				t.Fatalf("replay shows a token")
+			}
+		}
+		if n := len(s.do("GET", api+"/acme/invitations", s.admin, nil).list("invitations")); n != 2 {
+			t.Fatalf("%d invitations after a replay, want 2", n)
+		}
+		other := map[string]any{"emails": []string{"carol@example.com"}}
+		expect(t, s.do("POST", api+"/acme/invitations", s.admin, other, "Idempotency-Key", "key-1"), http.StatusUnprocessableEntity, "root.idempotency_key_reused")
+		expect(t, s.do("POST", api+"/acme/invitations", s.admin, other, "Idempotency-Key", strings.Repeat("k", 256)), http.StatusBadRequest, "root.invalid_parameter")
+		// The key is kept 24 hours.
+		s.advance(25 * time.Hour)
+		expect(t, s.do("POST", api+"/acme/invitations", s.admin, other, "Idempotency-Key", "key-1"), http.StatusCreated)
+	})
+}
