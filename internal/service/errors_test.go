@@ -38,8 +38,12 @@ func TestErrorRows(t *testing.T) {
 		for i := range hundredOne {
 			hundredOne[i] = fmt.Sprintf("u%d@example.com", i)
 		}
-		inv := func(m map[string]any, suffix string) string { return api + "/acme/invitations/" + m["id"].(string) + suffix }
-		tok := func(m map[string]any, suffix string) string { return api + "/invitations/" + m["token"].(string) + suffix }
+		inv := func(m map[string]any, suffix string) string {
+			return api + "/acme/invitations/" + m["id"].(string) + suffix
+		}
+		tok := func(m map[string]any, suffix string) string {
+			return api + "/invitations/" + m["token"].(string) + suffix
+		}
 
 		rows := []struct {
 			name, method, path, token string

@@ -4,14 +4,14 @@
 // Key layout, every organization's keys sharing the organization id as a hash
 // tag (ids cannot contain braces):
 //
-//	<prefix>org:{acme}               organization, JSON string
-//	<prefix>inv:{acme}:<id>          invitation, hash: doc (JSON), v (version),
-//	                                 tok (token SHA-256), b (bucket), p (position)
-//	<prefix>invs:{acme}:<bucket>     sorted set of invitation ids, score = position
-//	<prefix>mem:{acme}:<sha256(user)> member, hash: doc (JSON), p (position)
-//	<prefix>mems:{acme}              sorted set of sha256(user), score = position
-//	<prefix>tok:<sha256>             name of the invitation key holding that token
-//	<prefix>checkpoint               position of the last applied event
+//	<prefix>org:{acme}                 organization, JSON string
+//	<prefix>inv:{acme}:<id>            invitation, hash: doc (JSON), v (version),
+//	                                   tok (token SHA-256), b (bucket), p (position)
+//	<prefix>invs:{acme}:<bucket>       sorted set of invitation ids, score = position
+//	<prefix>mem:{acme}:<sha256(user)>  member, hash: doc (JSON), p (position)
+//	<prefix>mems:{acme}                sorted set of sha256(user), score = position
+//	<prefix>tok:<sha256>               name of the invitation key holding that token
+//	<prefix>checkpoint                 position of the last applied event
 //
 // Apply touches the global keys and one organization's keys in one script, so
 // the store needs a single Redis primary (replicas are fine); on Redis
