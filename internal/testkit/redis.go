@@ -1,4 +1,3 @@
-// Package testkit provides the servers that tests of several packages need.
 package testkit
 
 import (
