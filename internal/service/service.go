@@ -124,8 +124,10 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 func (s *Service) connectNATS(ctx context.Context) error {
 	var err error
 	if s.cfg.NATSURL != "" {
+		// No reconnect buffer: a publish made while disconnected must fail
+		// now, not be sent after the command has answered 503.
 		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("invitesvc"), nats.MaxReconnects(-1),
-			nats.Timeout(2*time.Second), nats.ReconnectWait(250*time.Millisecond))
+			nats.Timeout(2*time.Second), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1))
 		if err != nil {
 			return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
 		}

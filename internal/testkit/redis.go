@@ -30,13 +30,19 @@ func Redis(t testing.TB) string {
 // of an unreachable Redis; t's cleanup calls it too.
 func StartRedisServer(t testing.TB) (url string, stop func()) {
 	t.Helper()
+	return StartRedisServerOnPort(t, freePort(t))
+}
+
+// StartRedisServerOnPort is StartRedisServer on a given port, to bring a
+// stopped server back at the same address.
+func StartRedisServerOnPort(t testing.TB, port string) (url string, stop func()) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is needed by this test and was not found (%v): install it (Debian: apt-get install redis-server) or set REDIS_URL", err)
 	}
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "redis.log")
-	port := freePort(t)
 	addr := "127.0.0.1:" + port
 	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--logfile", logFile)

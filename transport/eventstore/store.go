@@ -82,6 +82,10 @@ func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded
 
 const directBatch = 256
 
+// requestTimeout bounds each request to JetStream, so that a command facing
+// an unreachable NATS answers 503 within it.
+const requestTimeout = 2 * time.Second
+
 // scan calls fn for every message matching filter from sequence start on.
 func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(domain.Recorded) error) error {
 	sub, err := s.nc.SubscribeSync(s.nc.NewRespInbox())
@@ -105,7 +109,7 @@ func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(d
 // readBatch reads one direct-get batch up to its end marker. It reports
 // whether more messages are pending and the last sequence read.
 func readBatch(ctx context.Context, sub *nats.Subscription, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	for {
 		msg, err := sub.NextMsgWithContext(ctx)
@@ -184,7 +188,7 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	reply, err := s.nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
 	if err != nil {

@@ -1,0 +1,136 @@
+package service_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/internal/testkit"
+)
+
+func startNATS(t *testing.T, dir string, port int) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// eventually retries fn until it reports true, for at most limit.
+func eventually(t *testing.T, limit time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNATSOutage(t *testing.T) {
+	stores(t, func(t *testing.T, newStack func(...func(*service.Config)) *stack) {
+		dir := t.TempDir()
+		ns := startNATS(t, dir, -1)
+		addr, port := ns.ClientURL(), ns.Addr().(*net.TCPAddr).Port
+		s := newStack(func(c *service.Config) { c.NATSURL = addr })
+		s.register("acme")
+		inv := s.invite("ada@example.com")[0]
+
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		start := time.Now()
+		r := s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"bob@example.com"}})
+		expect(t, r, http.StatusServiceUnavailable, "root.unavailable")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+		t.Logf("503 after %s", time.Since(start))
+		expect(t, s.do("POST", api+"/invitations/"+inv["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusServiceUnavailable, "root.unavailable")
+		// Queries read the read store only, and keep answering.
+		expect(t, s.do("GET", api+"/invitations/"+inv["token"].(string), "", nil), http.StatusOK)
+		if status := s.readyz(); status != http.StatusServiceUnavailable {
+			t.Errorf("readyz %d while NATS is down", status)
+		}
+
+		// NATS comes back on the same address: the service recovers by itself.
+		startNATS(t, dir, port)
+		eventually(t, 15*time.Second, "commands succeed again", func() bool {
+			return s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"bob@example.com"}}).status == http.StatusCreated
+		})
+		// Nothing from the failed attempts was written: one invitation for bob.
+		if n := len(s.do("GET", api+"/acme/invitations?status=all", s.admin, nil).list("invitations")); n != 2 {
+			t.Fatalf("%d invitations, want 2", n)
+		}
+		expect(t, s.do("POST", api+"/invitations/"+inv["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusOK)
+		if status := s.readyz(); status != http.StatusOK {
+			t.Errorf("readyz %d after NATS came back", status)
+		}
+	})
+}
+
+func (s *stack) readyz() int {
+	res, err := http.Get(s.http.URL + "/readyz")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestRedisOutageAndFlush(t *testing.T) {
+	url, stop := testkit.StartRedisServer(t)
+	s := startStack(t, url)
+	s.register("acme")
+	invs := s.invite("ada@example.com", "bob@example.com")
+	expect(t, s.do("POST", api+"/invitations/"+invs[0]["token"].(string)+"/_accept", s.invitee("user-ada", "ada@example.com"), nil), http.StatusOK)
+
+	stop()
+	r := s.do("GET", api+"/acme/invitations", s.admin, nil)
+	expect(t, r, http.StatusServiceUnavailable, "root.unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	expect(t, s.do("GET", api+"/invitations/"+invs[1]["token"].(string), "", nil), http.StatusServiceUnavailable, "root.unavailable")
+	expect(t, s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"carol@example.com"}}), http.StatusServiceUnavailable, "root.unavailable")
+	if status := s.readyz(); status != http.StatusServiceUnavailable {
+		t.Errorf("readyz %d while Redis is down", status)
+	}
+
+	// Redis comes back empty at the same address: the read models are rebuilt
+	// from the stream by themselves, and the refused create left nothing.
+	testkit.StartRedisServerOnPort(t, strings.TrimPrefix(url, "redis://127.0.0.1:"))
+	eventually(t, 15*time.Second, "read models rebuilt", func() bool {
+		r := s.do("GET", api+"/acme/members", s.admin, nil)
+		return r.status == http.StatusOK && len(r.list("members")) == 1
+	})
+	if got := ids(s.do("GET", api+"/acme/invitations?status=all", s.admin, nil).list("invitations")); len(got) != 2 {
+		t.Fatalf("invitations after rebuild %v, want 2", got)
+	}
+	expect(t, s.do("GET", api+"/invitations/"+invs[1]["token"].(string), "", nil), http.StatusOK)
+	s.invite("carol@example.com")
+
+	// Flushed behind the service's back: rebuilt as well.
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(url, "redis://")})
+	defer rdb.Close()
+	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "read models rebuilt after a flush", func() bool {
+		r := s.do("GET", api+"/acme/invitations?status=all", s.admin, nil)
+		return r.status == http.StatusOK && len(r.list("invitations")) == 3
+	})
+}
