@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestParseRefusesBadSettings(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string // part of the error
+	}{
+		{[]string{"--http-addr", "8080"}, nil, "--http-addr"},
+		{[]string{"--stream-replicas", "0"}, nil, "--stream-replicas"},
+		{[]string{"--jwt-secret", "short"}, nil, "--jwt-secret"},
+		{[]string{"--log-level", "loud"}, nil, "--log-level"},
+		{[]string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4333"}, nil, "--nats-listen"},
+		{[]string{"--failed-attempts-burst", "0"}, nil, "--failed-attempts"},
+		{nil, map[string]string{"INVITESVC_STREAM_REPLICAS": "three"}, "INVITESVC_STREAM_REPLICAS"},
+		{[]string{"extra"}, nil, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := parse(tt.args, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
+	t.Setenv("INVITESVC_HTTP_ADDR", "127.0.0.1:9999")
+	t.Setenv("INVITESVC_REDIS_URL", "redis://127.0.0.1:6390/1")
+	s, err := parse([]string{"--http-addr", "127.0.0.1:7777"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.httpAddr != "127.0.0.1:7777" || s.RedisURL != "redis://127.0.0.1:6390/1" {
+		t.Fatalf("settings %+v", s)
+	}
+	if s.DataDir != "./data" || s.FailureBurst != 20 {
+		t.Fatalf("defaults %+v", s)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestSIGTERMDrainsAndExitsZero runs the real binary in dev mode, as a
+// newcomer would, and stops it with SIGTERM.
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "invitesvc")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	dataDir := t.TempDir()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "--http-addr", addr, "--data-dir", dataDir, "--nats-listen", natsAddr)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil && res.StatusCode == http.StatusOK {
+			res.Body.Close()
+			break
+		}
+		if ctx.Err() != nil {
+			_ = cmd.Process.Kill()
+			t.Fatalf("not ready: %s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), "DEV MODE") || !strings.Contains(stderr.String(), "export ADMIN_TOKEN=") {
+		t.Fatalf("dev mode not announced:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
+		t.Fatalf("the stream is not kept under --data-dir: %v", err)
+	}
+	// --nats-listen exposes the embedded server and its stream to tools.
+	nc, err := nats.Connect("nats://" + natsAddr)
+	if err != nil {
+		t.Fatalf("embedded NATS not exposed: %v", err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(ctx, "INVITATIONS"); err != nil {
+		t.Fatalf("stream not found through --nats-listen: %v", err)
+	}
+	nc.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Fatalf("no orderly stop logged:\n%s", stderr.String())
+	}
+}
