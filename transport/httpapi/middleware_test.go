@@ -1,0 +1,48 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestPanicBecomesInternalErrorEnvelope(t *testing.T) {
+	var logs strings.Builder
+	s := &server{Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}
+	h := s.withRequestID(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("secret internals")
+	})))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	body, _ := io.ReadAll(rec.Body)
+	var env struct {
+		Errors []apiError `json:"errors"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || rec.Code != 500 || env.Errors[0].Code != "root.internal_error" {
+		t.Fatalf("%d %s", rec.Code, body)
+	}
+	if strings.Contains(string(body), "secret internals") || !strings.Contains(logs.String(), "secret internals") {
+		t.Fatalf("the panic must reach the log only; body %s", body)
+	}
+	if rec.Header().Get("X-Error-Codes") != "root.internal_error" || rec.Header().Get("X-Request-Id") == "" {
+		t.Fatalf("headers %v", rec.Header())
+	}
+}
+
+func TestRequestIDKeptWhenSane(t *testing.T) {
+	s := &server{}
+	h := s.withRequestID(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for in, kept := range map[string]bool{"abc-123": true, "bad id\x7f": false, strings.Repeat("a", 129): false} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Request-Id", in)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("X-Request-Id"); (got == in) != kept || got == "" {
+			t.Errorf("X-Request-Id %q answered %q", in, got)
+		}
+	}
+}
