@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -179,4 +180,32 @@ func TestIdempotencyKey(t *testing.T) {
 		s.advance(25 * time.Hour)
 		expect(t, s.do("POST", api+"/acme/invitations", s.admin, other, "Idempotency-Key", "key-1"), http.StatusCreated)
 	})
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	s := startStack(t, "")
+	s.register("acme")
+	expect(t, s.do("GET", api+"/invitations/"+strings.Repeat("x", 43), "", nil), http.StatusNotFound)
+	res, err := http.Get(s.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		`invitesvc_http_requests_total{method="PUT",route="/api/v1/organizations/{organization_id}",status="201"} 1`,
+		`route="/api/v1/organizations/invitations/{invitation_token}",status="404"`,
+		"invitesvc_projection_applied_sequence 1",
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(body), strings.Repeat("x", 43)) {
+		t.Error("a token reached the metrics")
+	}
+	if s.readyz() != http.StatusOK {
+		t.Error("not ready")
+	}
 }

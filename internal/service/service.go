@@ -16,6 +16,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -104,6 +106,11 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.Close()
 		return nil, err
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_applied_sequence",
+			Help: "Stream sequence of the last event this process knows the read store holds."},
+			func() float64 { return float64(s.projector.Applied()) }))
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands: commands.New(s.events, s.projector, cfg.Now),
 		Queries:  projections.NewQueries(s.store, cfg.Now),
@@ -111,11 +118,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Verifier: verifier,
 		Limiter:  httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Logger:   cfg.Logger,
+		Metrics:  registry,
 		Now:      cfg.Now,
 		Extra: map[string]http.Handler{
 			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") }),
 			"/readyz":  http.HandlerFunc(s.readyz),
-			"/metrics": promhttp.Handler(),
+			"/metrics": promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		},
 	})
 	return s, nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
@@ -37,6 +38,7 @@ type Deps struct {
 	Verifier Verifier
 	Limiter  *FailureLimiter
 	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
 	Now      func() time.Time
 	// Extra routes outside /api/v1 (health, metrics), added as they are.
 	Extra map[string]http.Handler
@@ -46,7 +48,7 @@ type server struct{ Deps }
 
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
-	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Logger == nil || d.Now == nil {
+	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Logger == nil || d.Metrics == nil || d.Now == nil {
 		panic("httpapi.New: nil dependency")
 	}
 	s := &server{d}
@@ -55,6 +57,7 @@ func New(d Deps) http.Handler {
 		writeProblem(w, newProblem(http.StatusNotFound, string(domain.CodeNotFound), "No such route."))
 	})
 	api := r.PathPrefix("/api/v1").Subrouter()
+	api.Use(newMetrics(d.Metrics).instrument)
 	route := func(path string, methods map[string]handlerFunc) {
 		api.Handle(path, s.dispatch(methods))
 	}
