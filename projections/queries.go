@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -203,4 +204,26 @@ func DecodeCursor(s string) (uint64, error) {
 		return 0, ErrBadCursor
 	}
 	return n, nil
+}
+
+// PageOfSlice cuts a page out of items already in memory, ordered by
+// ascending position, with the same cursor rules as the stored lists.
+func PageOfSlice[T any](items []T, pos func(T) uint64, req PageRequest) Page[T] {
+	scan := func(cursor uint64, d Direction, n int) ([]T, error) {
+		var out []T
+		if d == Newer {
+			i, _ := slices.BinarySearchFunc(items, cursor+1, func(it T, p uint64) int { return cmp.Compare(pos(it), p) })
+			out = items[i:min(len(items), i+n)]
+		} else {
+			end := len(items)
+			if cursor != 0 {
+				end, _ = slices.BinarySearchFunc(items, cursor, func(it T, p uint64) int { return cmp.Compare(pos(it), p) })
+			}
+			out = slices.Clone(items[max(0, end-n):end])
+			slices.Reverse(out)
+		}
+		return out, nil
+	}
+	page, _ := paginate(scan, pos, func(T) bool { return true }, req)
+	return page
 }

@@ -48,6 +48,7 @@ func TestPermissions(t *testing.T) {
 			{"DELETE", api + "/acme/invitations/" + privileged["id"].(string), nil, []string{auth.PermOrgUserInvite, auth.PermOrgAdmin}},
 			{"POST", api + "/acme/invitations/" + privileged["id"].(string) + "/resend", nil, []string{auth.PermOrgUserInvite, auth.PermOrgAdmin}},
 			{"GET", api + "/acme/members", nil, []string{auth.PermOrgRead, auth.PermOrgUserRead}},
+			{"GET", api + "/acme/events", nil, []string{auth.PermOrgRead, auth.PermOrgUserRead}},
 			{"DELETE", api + "/acme/members/user-ada", nil, []string{auth.PermOrgAdmin}},
 		}
 		for _, rt := range routes {

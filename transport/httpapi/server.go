@@ -28,6 +28,7 @@ type Verifier interface {
 // EventLog reads events back from the event store.
 type EventLog interface {
 	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error)
+	OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error)
 }
 
 // Deps are what the HTTP layer serves from.
@@ -70,6 +71,7 @@ func New(d Deps) http.Handler {
 	route("/organizations/{organization_id}/invitations/{invitation_id}/resend", map[string]handlerFunc{http.MethodPost: s.resendInvitation})
 	route("/organizations/{organization_id}/invitations/{invitation_id}/accept", map[string]handlerFunc{http.MethodPost: s.acceptByID})
 	route("/organizations/{organization_id}/invitations/{invitation_id}/events", map[string]handlerFunc{http.MethodGet: s.invitationEvents})
+	route("/organizations/{organization_id}/events", map[string]handlerFunc{http.MethodGet: s.organizationEvents})
 	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: s.listMembers})
 	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodDelete: s.removeMember})
 	for path, h := range d.Extra {
