@@ -1,14 +1,21 @@
 package service_test
 
 import (
+	"context"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
 func TestMainFlow(t *testing.T) {
@@ -207,5 +214,63 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	if s.readyz() != http.StatusOK {
 		t.Error("not ready")
+	}
+}
+
+// TestTokensNeverAtRest looks for raw tokens in the stream's files and in
+// every Redis value after a flow that created, resent and accepted.
+func TestTokensNeverAtRest(t *testing.T) {
+	url := testkit.Redis(t)
+	s := startStack(t, url)
+	s.register("acme")
+	invs := s.invite("ada@example.com", "bob@example.com")
+	resent := s.do("POST", api+"/acme/invitations/"+invs[1]["id"].(string)+"/resend", s.admin, nil)
+	expect(t, s.do("POST", api+"/invitations/"+invs[0]["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusOK)
+	tokens := []string{invs[0]["token"].(string), invs[1]["token"].(string), resent.str("token")}
+
+	var files int
+	err := filepath.WalkDir(s.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		files++
+		for _, tok := range tokens {
+			if strings.Contains(string(raw), tok) {
+				t.Errorf("a raw token is in %s", path)
+			}
+		}
+		return err
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("walked %d files: %v", files, err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(url, "redis://")})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, s.cfg.RedisPrefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("%d keys: %v", len(keys), err)
+	}
+	for _, key := range keys {
+		// Values are read as such: DUMP would compress them.
+		var values []string
+		switch rdb.Type(ctx, key).Val() {
+		case "string":
+			values = []string{rdb.Get(ctx, key).Val()}
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, key).Val() {
+				values = append(values, f, v)
+			}
+		case "zset":
+			values = rdb.ZRange(ctx, key, 0, -1).Val()
+		default:
+			t.Errorf("unexpected type of %s", key)
+		}
+		for _, tok := range tokens {
+			if strings.Contains(key+strings.Join(values, " "), tok) {
+				t.Errorf("a raw token is in Redis key %s", key)
+			}
+		}
 	}
 }
