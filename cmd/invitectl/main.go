@@ -2,9 +2,14 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
@@ -17,15 +22,43 @@ func main() {
 const usage = `Usage: invitectl <command> [flags]
 
 Commands:
-  token   mint a signed test token (HS256)
+  token     mint a signed test token (HS256)
+  events    print the stream's events, filtered by organization, invitation, type, time or sequence
+  history   ORG INVITATION: an invitation's events, each with the invitation's state after it
+  state     ORG [--at TIME|SEQUENCE]: an organization as it was at a time or stream sequence
+  stats     counts by event type, invitation status and organization; the stream's size
+
+events, history, state and stats read the stream INVITATIONS from --nats-url (default
+$INVITESVC_NATS_URL) and change nothing. They print JSON (one object a line) when stdout
+is not a terminal or with --json, an aligned table otherwise.
 
 Run "invitectl <command> --help" for the flags of a command.
 `
 
+// streamCommands read the stream; they stop on SIGINT or SIGTERM.
+var streamCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"events":  eventsCommand,
+	"history": historyCommand,
+	"state":   stateCommand,
+	"stats":   statsCommand,
+}
+
 func run(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given")
+	}
+	if cmd, ok := streamCommands[args[0]]; ok {
+		if err := cmd(ctx, args[1:], stdout, stderr); !errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return nil
 	}
 	switch args[0] {
 	case "token":

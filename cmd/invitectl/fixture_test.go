@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+)
+
+// fixture is a JetStream server on a TCP port, as invitectl meets one, with
+// the stream and a writer that appends events as the commands do.
+type fixture struct {
+	url     string
+	stream  jetstream.Stream
+	store   *eventstore.Store
+	last    map[domain.StreamID]uint64
+	written []domain.Event // by sequence - 1
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir(), Listen: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	store, err := eventstore.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstore.EnsureStream(t.Context(), store.JetStream(), 1); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := store.JetStream().Stream(t.Context(), eventstore.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{url: ns.ClientURL(), stream: stream, store: store, last: map[domain.StreamID]uint64{}}
+}
+
+// append writes payloads as one atomic batch, timed now, and returns the
+// last sequence.
+func (f *fixture) append(t *testing.T, payloads ...domain.Payload) uint64 {
+	t.Helper()
+	now := time.Now()
+	events := make([]domain.Event, len(payloads))
+	expected := map[domain.StreamID]uint64{}
+	for i, p := range payloads {
+		events[i] = domain.NewEvent(fmt.Sprint("ev-", len(f.written)+i+1), now, p)
+		expected[domain.StreamOf(p)] = f.last[domain.StreamOf(p)]
+	}
+	seq, err := f.store.Append(t.Context(), events, expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range payloads {
+		f.last[domain.StreamOf(p)] = seq - uint64(len(payloads)-1-i)
+	}
+	f.written = append(f.written, events...)
+	return seq
+}
+
+// run runs invitectl against the fixture and returns what it printed.
+func (f *fixture) run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := f.try(args...)
+	if err != nil {
+		t.Fatalf("invitectl %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (f *fixture) try(args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	err := run(append([]string{args[0], "--nats-url", f.url}, args[1:]...), &out, &errOut)
+	if err != nil {
+		err = fmt.Errorf("%w (stderr: %s)", err, errOut.String())
+	}
+	return out.String(), err
+}
+
+// consumers counts the stream's consumers, durable or not.
+func (f *fixture) consumers(t *testing.T) int {
+	t.Helper()
+	list := f.stream.ListConsumers(t.Context())
+	n := 0
+	for range list.Info() {
+		n++
+	}
+	if err := list.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// jsonLines decodes output that must be one JSON object a line.
+func jsonLines[T any](t *testing.T, out string) []T {
+	t.Helper()
+	var records []T
+	for line := range strings.Lines(out) {
+		var r T
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		records = append(records, r)
+	}
+	return records
+}
+
+// terminal is an output that invitectl takes for a terminal.
+type terminal struct{ bytes.Buffer }
+
+func (*terminal) Stat() (os.FileInfo, error) { return os.Stat("/dev/null") }
+
+// syncBuffer is an output written by a command running in another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

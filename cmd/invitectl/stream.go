@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+)
+
+// common holds the flags every stream command takes.
+type common struct {
+	natsURL string
+	json    bool
+}
+
+// newFlags makes the flag set of a stream command with the common flags.
+func newFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("invitectl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: invitectl %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	c := &common{}
+	fs.StringVar(&c.natsURL, "nats-url", os.Getenv("INVITESVC_NATS_URL"), "NATS server holding the stream (default $INVITESVC_NATS_URL)")
+	fs.BoolVar(&c.json, "json", false, "print JSON even on a terminal")
+	return fs, c
+}
+
+// parse reads the flags wherever they stand among exactly n positional
+// arguments, so that "history acme ID --json" works as well.
+func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(positional) != n {
+		fs.Usage()
+		return nil, fmt.Errorf("want %d arguments, got %d", n, len(positional))
+	}
+	return positional, nil
+}
+
+// timeFlag parses an RFC 3339 flag value into t.
+func timeFlag(t *time.Time) func(string) error {
+	return func(s string) (err error) {
+		*t, err = time.Parse(time.RFC3339, s)
+		return err
+	}
+}
+
+// checkIDs refuses ids that are not the contract's: besides being wrong,
+// they could hold subject wildcards and widen a filter.
+func checkIDs(org, invitation string) error {
+	if !domain.ValidOrganizationID(org) {
+		return fmt.Errorf("organization id %q is not valid", org)
+	}
+	if invitation == "" {
+		return nil
+	}
+	if u, err := uuid.Parse(invitation); err != nil || u.String() != invitation {
+		return fmt.Errorf("invitation id %q is not a UUID", invitation)
+	}
+	return nil
+}
+
+// reader reads the stream on its own connection.
+type reader struct {
+	nc     *nats.Conn
+	stream jetstream.Stream // its cached info is the stream as the command started
+}
+
+func (c *common) open(ctx context.Context) (*reader, error) {
+	if c.natsURL == "" {
+		return nil, errors.New("give --nats-url or set INVITESVC_NATS_URL")
+	}
+	nc, err := nats.Connect(c.natsURL, nats.Name("invitectl"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", c.natsURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		var stream jetstream.Stream
+		if stream, err = js.Stream(ctx, eventstore.StreamName); err == nil {
+			return &reader{nc: nc, stream: stream}, nil
+		}
+	}
+	nc.Close()
+	return nil, fmt.Errorf("stream %s: %w", eventstore.StreamName, err)
+}
+
+func (r *reader) close() { r.nc.Close() }
+
+// query selects events; zero fields select everything.
+type query struct {
+	filters []string
+	fromSeq uint64    // first sequence
+	since   time.Time // stored at or after
+	toSeq   uint64    // last sequence
+	until   time.Time // stored at or before
+	follow  bool      // keep waiting for new events
+}
+
+// event is one event read from the stream.
+type event struct {
+	domain.Recorded
+	CaughtUp bool // it was the last matching event stored when read
+}
+
+// read calls fn with each event q selects, in stream order. It reads with an
+// ordered consumer, which is ephemeral and in memory on the server, and
+// deletes it when done: a read-only tool leaves nothing behind. Unless
+// following, it stops at the stream's last event as of the start.
+func (r *reader) read(ctx context.Context, q query, fn func(event) error) error {
+	if !q.follow {
+		last := r.stream.CachedInfo().State.LastSeq
+		if last == 0 {
+			return nil
+		}
+		if q.toSeq == 0 || q.toSeq > last {
+			q.toSeq = last
+		}
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: q.filters}
+	switch {
+	case q.fromSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, q.fromSeq
+	case !q.since.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &q.since
+	}
+	cons, err := r.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", eventstore.StreamName, err)
+	}
+	defer r.drop(cons)
+	// Nothing matches: waiting for a first message would block forever.
+	if !q.follow && cons.CachedInfo().NumPending == 0 {
+		return nil
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", eventstore.StreamName, err)
+	}
+	defer msgs.Stop()
+	for {
+		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if q.follow && ctx.Err() != nil {
+				return nil // interrupted: how following ends
+			}
+			return fmt.Errorf("read %s: %w", eventstore.StreamName, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := meta.Sequence.Stream
+		if (q.toSeq > 0 && seq > q.toSeq) || (!q.until.IsZero() && meta.Timestamp.After(q.until)) {
+			return nil
+		}
+		e, err := domain.UnmarshalCloudEvent(msg.Data())
+		if err != nil {
+			return fmt.Errorf("event %d on %s: %w", seq, msg.Subject(), err)
+		}
+		ev := event{Recorded: domain.Recorded{Event: e, Sequence: seq, Subject: msg.Subject()}, CaughtUp: meta.NumPending == 0}
+		if err := fn(ev); err != nil {
+			return err
+		}
+		if seq == q.toSeq || (ev.CaughtUp && !q.follow) {
+			return nil
+		}
+	}
+}
+
+// drop deletes the consumer at once rather than leave it to the server's
+// inactivity threshold; failing that, the threshold still removes it.
+func (r *reader) drop(cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.stream.DeleteConsumer(ctx, cons.CachedInfo().Name)
+}
