@@ -17,8 +17,8 @@ type streamJSON struct {
 	Name          string `json:"name"`
 	Messages      uint64 `json:"messages"`
 	Bytes         uint64 `json:"bytes"`
-	LastSequence  uint64 `json:"last_sequence"`
 	FirstSequence uint64 `json:"first_sequence"`
+	LastSequence  uint64 `json:"last_sequence"`
 }
 
 type statsJSON struct {
@@ -41,8 +41,10 @@ func statsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// The counts and the size are of the same events: those stored at the start.
 	info := r.stream.CachedInfo().State
 	stats := statsJSON{
-		Stream:       streamJSON{Name: eventstore.StreamName, Messages: info.Msgs, Bytes: info.Bytes, FirstSequence: info.FirstSeq, LastSequence: info.LastSeq},
-		EventsByType: map[string]int{}, InvitationsByStatus: map[domain.Status]int{}, EventsByOrganization: map[string]int{},
+		Stream:               streamJSON{Name: eventstore.StreamName, Messages: info.Msgs, Bytes: info.Bytes, FirstSequence: info.FirstSeq, LastSequence: info.LastSeq},
+		EventsByType:         map[string]int{},
+		InvitationsByStatus:  map[domain.Status]int{},
+		EventsByOrganization: map[string]int{},
 	}
 	now := time.Now()
 	var invitations aggregates[domain.Invitation, *domain.Invitation]
