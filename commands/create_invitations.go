@@ -46,7 +46,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			return decision{}, domain.ErrOrganizationNotFound
 		}
 		res.Organization = org
-		expected := map[domain.StreamID]uint64{}
+		expected := map[domain.StreamID]domain.Position{}
 		var idem domain.IdempotencyRecorded
 		if cmd.IdempotencyKey != "" {
 			keyID := domain.StreamID{Kind: domain.KindIdempotency, OrganizationID: org.ID, Key: domain.SHA256(cmd.IdempotencyKey)}
@@ -58,7 +58,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 				if record.RequestSHA256 != cmd.RequestSHA256 {
 					return decision{}, domain.ErrIdempotencyKeyReused
 				}
-				return decision{expected: map[domain.StreamID]uint64{keyID: seq}}, h.replay(ctx, org.ID, record, &res)
+				return decision{expected: map[domain.StreamID]domain.Position{keyID: seq}}, h.replay(ctx, org.ID, record, &res)
 			}
 			expected[keyID] = seq
 			idem = domain.IdempotencyRecorded{OrganizationID: org.ID, KeySHA256: keyID.Key, RequestSHA256: cmd.RequestSHA256, Status: 201, Actor: cmd.Actor}
@@ -77,7 +77,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			news[i] = domain.NewInvitation{InvitationID: newID(), Email: email, Role: cmd.Role,
 				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second)}
 			expected[slotID] = slotSeq
-			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = 0
+			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = domain.Position{}
 		}
 		payloads, err := domain.Invite(org, invitees, news, cmd.Actor, now)
 		if err != nil {

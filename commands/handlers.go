@@ -51,7 +51,7 @@ type base struct {
 // decision is what one attempt of a command wants written.
 type decision struct {
 	payloads []domain.Payload
-	expected map[domain.StreamID]uint64
+	expected map[domain.StreamID]domain.Position
 }
 
 // execute runs attempt until its decision is appended without a lost race,
@@ -90,11 +90,11 @@ func (b base) execute(ctx context.Context, attempt func(now time.Time) (decision
 func load[S any, P interface {
 	*S
 	Apply(domain.Event)
-}](ctx context.Context, es EventStore, id domain.StreamID) (S, uint64, error) {
+}](ctx context.Context, es EventStore, id domain.StreamID) (S, domain.Position, error) {
 	var s S
 	events, last, err := es.Load(ctx, id)
 	if err != nil {
-		return s, 0, err
+		return s, domain.Position{}, err
 	}
 	for _, e := range events {
 		P(&s).Apply(e.Event)
@@ -102,21 +102,21 @@ func load[S any, P interface {
 	return s, last, nil
 }
 
-func (b base) organization(ctx context.Context, id string) (domain.Organization, uint64, error) {
+func (b base) organization(ctx context.Context, id string) (domain.Organization, domain.Position, error) {
 	return load[domain.Organization](ctx, b.events, domain.StreamID{Kind: domain.KindOrganization, OrganizationID: id})
 }
 
-func (b base) invitation(ctx context.Context, org, id string) (domain.Invitation, uint64, error) {
+func (b base) invitation(ctx context.Context, org, id string) (domain.Invitation, domain.Position, error) {
 	return load[domain.Invitation](ctx, b.events, domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org, Key: id})
 }
 
-func (b base) membership(ctx context.Context, org, userID string) (domain.Membership, uint64, error) {
+func (b base) membership(ctx context.Context, org, userID string) (domain.Membership, domain.Position, error) {
 	return load[domain.Membership](ctx, b.events, domain.StreamID{Kind: domain.KindMembership, OrganizationID: org, Key: userID})
 }
 
 // invitee loads what decides whether email may get a pending invitation in
 // org: its slot, the invitation holding it and that one's membership.
-func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, uint64, error) {
+func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, domain.Position, error) {
 	slotID := domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: domain.SHA256(email)}
 	slot, slotSeq, err := load[domain.EmailSlot](ctx, b.events, slotID)
 	in := domain.Invitee{Email: email}
@@ -124,20 +124,20 @@ func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, d
 		return in, slotID, slotSeq, err
 	}
 	if in.Holder, _, err = b.invitation(ctx, org, slot.InvitationID); err != nil {
-		return in, slotID, 0, err
+		return in, slotID, domain.Position{}, err
 	}
 	if in.Holder.AcceptedBy != "" {
 		if in.HolderMember, _, err = b.membership(ctx, org, in.Holder.AcceptedBy); err != nil {
-			return in, slotID, 0, err
+			return in, slotID, domain.Position{}, err
 		}
 	}
 	return in, slotID, slotSeq, nil
 }
 
-func maxSeq(seqs map[domain.StreamID]uint64) uint64 {
+func maxSeq(positions map[domain.StreamID]domain.Position) uint64 {
 	var m uint64
-	for _, s := range seqs {
-		m = max(m, s)
+	for _, s := range positions {
+		m = max(m, s.Seq)
 	}
 	return m
 }

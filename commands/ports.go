@@ -22,13 +22,14 @@ var (
 
 // EventStore is the source of truth.
 type EventStore interface {
-	// Load returns an aggregate's events in order and the stream sequence of
-	// the last one (0 when it has none).
-	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error)
+	// Load returns an aggregate's events in order and the position of the
+	// last one (zero when it has none).
+	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
 	// Append writes all events or none. expected holds, for the aggregate of
-	// every event, the last sequence the decision was based on; a mismatch
-	// is ErrConflict. It returns the sequence of the last event written.
-	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]uint64) (uint64, error)
+	// every event, the position the decision was based on; a mismatch is
+	// ErrConflict. Each event is chained to that position's hash. It returns
+	// the sequence of the last event written.
+	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error)
 }
 
 // Projection is the read side, as far as commands need it.

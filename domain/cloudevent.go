@@ -17,6 +17,7 @@ type CloudEvent struct {
 	Time            time.Time       `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	Revision        int             `json:"revision"`
+	PrevSHA256      string          `json:"prevsha256,omitempty"`
 	Data            json.RawMessage `json:"data"`
 }
 
@@ -30,7 +31,7 @@ func MarshalCloudEvent(e Event) ([]byte, error) {
 	return json.Marshal(CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: "/organizations/" + s.OrganizationID, Type: e.Type,
 		Subject: s.Kind.String() + "/" + s.Key, Time: e.Time.UTC(), DataContentType: "application/json",
-		Revision: e.Revision, Data: data,
+		Revision: e.Revision, PrevSHA256: e.PrevSHA256, Data: data,
 	})
 }
 
@@ -48,5 +49,5 @@ func UnmarshalCloudEvent(raw []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	return Event{ID: ce.ID, Type: ce.Type, Revision: ce.Revision, Time: ce.Time, Data: data}, nil
+	return Event{ID: ce.ID, Type: ce.Type, Revision: ce.Revision, Time: ce.Time, Data: data, PrevSHA256: ce.PrevSHA256}, nil
 }

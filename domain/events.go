@@ -38,6 +38,9 @@ type Event struct {
 	Revision int
 	Time     time.Time
 	Data     Payload
+	// PrevSHA256 is the SHA-256 of the stored bytes of the previous event of
+	// the same aggregate, empty for its first: the tamper-evidence chain.
+	PrevSHA256 string
 }
 
 // Recorded is an event read back from the store.
@@ -45,6 +48,7 @@ type Recorded struct {
 	Event
 	Sequence uint64
 	Subject  string
+	SHA256   string // of the stored bytes, which the next event chains to
 }
 
 // NewEvent wraps a payload with its type and current schema revision.

@@ -64,3 +64,11 @@ func StreamOf(p Payload) StreamID {
 	}
 	panic("domain.StreamOf: unknown payload " + p.EventType())
 }
+
+// Position is where an aggregate stands in the store: the sequence of its
+// last event and that event's SHA-256, which the next event carries so that
+// a changed, removed or inserted event breaks the chain.
+type Position struct {
+	Seq    uint64
+	SHA256 string
+}

@@ -25,7 +25,7 @@ type fixture struct {
 	url     string
 	stream  jetstream.Stream
 	store   *eventstore.Store
-	last    map[domain.StreamID]uint64
+	last    map[domain.StreamID]domain.Position
 	written []domain.Event // by sequence - 1
 }
 
@@ -58,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{url: ns.ClientURL(), stream: stream, store: store, last: map[domain.StreamID]uint64{}}
+	return &fixture{url: ns.ClientURL(), stream: stream, store: store, last: map[domain.StreamID]domain.Position{}}
 }
 
 // append writes payloads as one atomic batch, timed now, and returns the
@@ -67,7 +67,7 @@ func (f *fixture) append(t *testing.T, payloads ...domain.Payload) uint64 {
 	t.Helper()
 	now := time.Now()
 	events := make([]domain.Event, len(payloads))
-	expected := map[domain.StreamID]uint64{}
+	expected := map[domain.StreamID]domain.Position{}
 	for i, p := range payloads {
 		events[i] = domain.NewEvent(fmt.Sprint("ev-", len(f.written)+i+1), now, p)
 		expected[domain.StreamOf(p)] = f.last[domain.StreamOf(p)]
@@ -76,8 +76,12 @@ func (f *fixture) append(t *testing.T, payloads ...domain.Payload) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range payloads {
-		f.last[domain.StreamOf(p)] = seq - uint64(len(payloads)-1-i)
+	for _, p := range payloads {
+		_, pos, err := f.store.Load(t.Context(), domain.StreamOf(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.last[domain.StreamOf(p)] = pos
 	}
 	f.written = append(f.written, events...)
 	return seq

@@ -66,18 +66,19 @@ func New(nc *nats.Conn) (*Store, error) {
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Load reads one aggregate's events with batched direct gets.
-func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error) {
+func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
 	var events []domain.Recorded
 	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
 		events = append(events, r)
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, domain.Position{}, err
 	}
-	var last uint64
+	var last domain.Position
 	if len(events) > 0 {
-		last = events[len(events)-1].Sequence
+		e := events[len(events)-1]
+		last = domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
 	}
 	return events, last, nil
 }
@@ -166,22 +167,23 @@ func decodeStored(msg *nats.Msg) (domain.Recorded, error) {
 	if err != nil {
 		return domain.Recorded{}, fmt.Errorf("event %d on %s: %w", seq, subject, err)
 	}
-	return domain.Recorded{Event: e, Sequence: seq, Subject: subject}, nil
+	return domain.Recorded{Event: e, Sequence: seq, Subject: subject, SHA256: domain.SHA256(string(msg.Data))}, nil
 }
 
 // Append publishes the events as one atomic batch (a single event as a plain
 // publish), each with the expected last sequence of its aggregate.
-func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]uint64) (uint64, error) {
+func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error) {
 	if len(events) == 0 {
 		return 0, errors.New("append: no events")
 	}
 	msgs := make([]*nats.Msg, len(events))
 	for i, e := range events {
 		id := domain.StreamOf(e.Data)
-		seq, ok := expected[id]
+		pos, ok := expected[id]
 		if !ok {
-			return 0, fmt.Errorf("append %s: no expected sequence for its aggregate", e.Type)
+			return 0, fmt.Errorf("append %s: no expected position for its aggregate", e.Type)
 		}
+		e.PrevSHA256 = pos.SHA256
 		body, err := domain.MarshalCloudEvent(e)
 		if err != nil {
 			return 0, err
@@ -190,7 +192,7 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		m.Data = body
 		m.Header.Set(jetstream.MsgIDHeader, e.ID)
 		m.Header.Set(jetstream.ExpectedStreamHeader, StreamName)
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(pos.Seq, 10))
 		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, Filter(id))
 		msgs[i] = m
 	}

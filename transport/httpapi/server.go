@@ -27,7 +27,7 @@ type Verifier interface {
 
 // EventLog reads events back from the event store.
 type EventLog interface {
-	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, uint64, error)
+	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
 	OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error)
 }
 
