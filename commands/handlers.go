@@ -24,6 +24,7 @@ type Handlers struct {
 	CancelInvitation     *CancelInvitationHandler
 	ResendInvitation     *ResendInvitationHandler
 	RemoveMember         *RemoveMemberHandler
+	ExpireInvitation     *ExpireInvitationHandler
 }
 
 // New builds every handler. It panics on a nil dependency: that is a wiring bug.
@@ -39,6 +40,7 @@ func New(events EventStore, reads Projection, now func() time.Time) *Handlers {
 		CancelInvitation:     &CancelInvitationHandler{b},
 		ResendInvitation:     &ResendInvitationHandler{b},
 		RemoveMember:         &RemoveMemberHandler{b},
+		ExpireInvitation:     &ExpireInvitationHandler{b},
 	}
 }
 

@@ -183,6 +183,18 @@ func Resend(inv Invitation, slot Invitee, tokenSHA256 string, expiresAt time.Tim
 	}, nil
 }
 
+// Expire records that a pending invitation ran out of time. It decides
+// nothing for one that is not expired, or whose expiry is already recorded.
+func Expire(inv Invitation, now time.Time) []Payload {
+	if !inv.Exists() || inv.ExpiredEvent || inv.StatusAt(now) != StatusExpired {
+		return nil
+	}
+	return []Payload{InvitationExpired{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, Actor: SystemActor}}
+}
+
+// SystemActor acts for events no user caused.
+const SystemActor = "system"
+
 // RemoveMember ends a membership.
 func RemoveMember(m Membership, actor string) ([]Payload, error) {
 	if !m.Active {

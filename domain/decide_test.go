@@ -196,3 +196,26 @@ func TestCloudEventRoundTrip(t *testing.T) {
 		t.Fatalf("future revision decoded: %v", err)
 	}
 }
+
+func TestExpire(t *testing.T) {
+	past := created
+	past.ExpiresAt = now.Add(-time.Second)
+	expired := domain.InvitationExpired{OrganizationID: org, InvitationID: invID, Actor: domain.SystemActor}
+	tests := []struct {
+		name  string
+		given domain.Invitation
+		then  []domain.Payload
+	}{
+		{"past its expiry", given(past), []domain.Payload{expired}},
+		{"not yet due", given(created), nil},
+		{"already recorded", given(past, expired), nil},
+		{"accepted", given(past, accepted), nil},
+		{"cancelled", given(past, cancelled), nil},
+		{"never created", domain.Invitation{}, nil},
+	}
+	for _, tt := range tests {
+		if got := domain.Expire(tt.given, now); !reflect.DeepEqual(got, tt.then) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.then)
+		}
+	}
+}

@@ -274,3 +274,28 @@ func TestTokensNeverAtRest(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryEventWrittenOnceByEveryReplica runs two replicas on one NATS
+// and one Redis: both try to record the expiry, exactly one event is written.
+func TestExpiryEventWrittenOnceByEveryReplica(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	redisURL := testkit.Redis(t)
+	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "expiry:" }
+	a := startStack(t, redisURL, shared)
+	b := startStack(t, redisURL, shared)
+	a.register("acme")
+	r := a.do("POST", api+"/acme/invitations", a.admin, map[string]any{"emails": []string{"ada@example.com"}, "expires_in": "1h"})
+	expect(t, r, http.StatusCreated)
+	id := r.list("invitations")[0]["id"].(string)
+	a.advance(time.Hour + time.Second)
+	b.advance(time.Hour + time.Second)
+	eventually(t, 10*time.Second, "invitation.expired recorded", func() bool { return a.eventTypes(id)["invitation.expired"] == 1 })
+	time.Sleep(time.Second) // both replicas have had their chance by now
+	if got := b.eventTypes(id); got["invitation.expired"] != 1 {
+		t.Fatalf("events %v, want exactly one invitation.expired", got)
+	}
+	inv := b.do("GET", api+"/acme/invitations/"+id, b.admin, nil)
+	if inv.str("status") != "expired" || inv.body["version"] != 2.0 {
+		t.Fatalf("invitation after expiry: %v", inv.raw)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/invitesvc/invitesvc/commands"
+	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 	"github.com/invitesvc/invitesvc/transport/auth"
@@ -66,6 +67,7 @@ type Service struct {
 	projector  *projections.Projector
 	subscriber *eventstore.Subscriber
 	router     *message.Router
+	ctx        context.Context // ends when the service closes
 	stop       context.CancelFunc
 	done       chan struct{}
 }
@@ -106,13 +108,15 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.Close()
 		return nil, err
 	}
+	handlers := commands.New(s.events, s.projector, cfg.Now)
+	s.startExpiry(handlers.ExpireInvitation)
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_applied_sequence",
 			Help: "Stream sequence of the last event this process knows the read store holds."},
 			func() float64 { return float64(s.projector.Applied()) }))
 	s.Handler = httpapi.New(httpapi.Deps{
-		Commands: commands.New(s.events, s.projector, cfg.Now),
+		Commands: handlers,
 		Queries:  projections.NewQueries(s.store, cfg.Now),
 		Events:   s.events,
 		Verifier: verifier,
@@ -191,7 +195,7 @@ func (s *Service) startProjections() error {
 	}
 	s.router = router
 	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	s.ctx, s.stop = ctx, stop
 	go func() {
 		defer close(s.done)
 		if err := router.Run(ctx); err != nil {
@@ -221,6 +225,39 @@ func (s *Service) watchReadStore(ctx context.Context) {
 			s.subscriber.Refeed()
 		}
 	}
+}
+
+// startExpiry records invitation.expired for each pending invitation once
+// its expires_at passes. Every replica follows the invitation events and
+// tries; the expected sequence lets exactly one of them write.
+func (s *Service) startExpiry(expire *commands.ExpireInvitationHandler) {
+	deadlines := projections.NewDeadlines()
+	go func() {
+		err := eventstore.Follow(s.ctx, s.events.JetStream(), []string{"invitations.*.*.*"}, func(r domain.Recorded) { deadlines.Observe(r.Event) })
+		if err != nil {
+			s.cfg.Logger.Error("expiry: cannot follow invitation events", "error", err)
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for _, k := range deadlines.Due(s.cfg.Now()) {
+				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+				err := expire.Handle(ctx, commands.ExpireInvitation{OrganizationID: k.OrganizationID, InvitationID: k.InvitationID})
+				cancel()
+				if err != nil && s.ctx.Err() == nil {
+					s.cfg.Logger.Warn("expiry: will retry", "organization_id", k.OrganizationID, "invitation_id", k.InvitationID, "error", err)
+					deadlines.Retry(k, s.cfg.Now().Add(time.Second))
+				}
+			}
+		}
+	}()
 }
 
 // catchUp waits until the read models hold every event already in the

@@ -1,0 +1,28 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
+
+// ExpireInvitation records the expiry of an invitation past its expires_at.
+// Every replica may try it at once: the expected sequence lets one write.
+type ExpireInvitation struct {
+	OrganizationID string
+	InvitationID   string
+}
+
+type ExpireInvitationHandler struct{ base }
+
+func (h *ExpireInvitationHandler) Handle(ctx context.Context, cmd ExpireInvitation) error {
+	return h.execute(ctx, func(now time.Time) (decision, error) {
+		inv, pos, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
+		if err != nil {
+			return decision{}, err
+		}
+		return decision{domain.Expire(inv, now), map[domain.StreamID]domain.Position{
+			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: pos}}, nil
+	})
+}
