@@ -36,7 +36,7 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 			return res, domain.ErrInvitationNotFound
 		}
 	}
-	err = h.execute(ctx, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "accept_invitation", func(now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

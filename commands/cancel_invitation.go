@@ -19,7 +19,7 @@ type CancelInvitation struct {
 type CancelInvitationHandler struct{ base }
 
 func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitation) error {
-	return h.execute(ctx, func(now time.Time) (decision, error) {
+	return h.execute(ctx, "cancel_invitation", func(now time.Time) (decision, error) {
 		inv, seq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

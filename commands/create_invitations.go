@@ -36,7 +36,7 @@ type CreateInvitationsResult struct {
 type CreateInvitationsHandler struct{ base }
 
 func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitations) (res CreateInvitationsResult, err error) {
-	err = h.execute(ctx, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "create_invitations", func(now time.Time) (decision, error) {
 		res = CreateInvitationsResult{}
 		org, _, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {

@@ -17,7 +17,7 @@ type ExpireInvitation struct {
 type ExpireInvitationHandler struct{ base }
 
 func (h *ExpireInvitationHandler) Handle(ctx context.Context, cmd ExpireInvitation) error {
-	return h.execute(ctx, func(now time.Time) (decision, error) {
+	return h.execute(ctx, "expire_invitation", func(now time.Time) (decision, error) {
 		inv, pos, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -28,11 +28,11 @@ type Handlers struct {
 }
 
 // New builds every handler. It panics on a nil dependency: that is a wiring bug.
-func New(events EventStore, reads Projection, now func() time.Time) *Handlers {
-	if events == nil || reads == nil || now == nil {
+func New(events EventStore, reads Projection, now func() time.Time, observer Observer) *Handlers {
+	if events == nil || reads == nil || now == nil || observer == nil {
 		panic("commands.New: nil dependency")
 	}
-	b := base{events: events, reads: reads, now: now}
+	b := base{events: events, reads: reads, now: now, observer: observer}
 	return &Handlers{
 		RegisterOrganization: &RegisterOrganizationHandler{b},
 		CreateInvitations:    &CreateInvitationsHandler{b},
@@ -45,9 +45,10 @@ func New(events EventStore, reads Projection, now func() time.Time) *Handlers {
 }
 
 type base struct {
-	events EventStore
-	reads  Projection
-	now    func() time.Time
+	events   EventStore
+	reads    Projection
+	now      func() time.Time
+	observer Observer
 }
 
 // decision is what one attempt of a command wants written.
@@ -58,19 +59,46 @@ type decision struct {
 
 // execute runs attempt until its decision is appended without a lost race,
 // then waits until the read models show it. attempt may decide nothing.
-func (b base) execute(ctx context.Context, attempt func(now time.Time) (decision, error)) error {
+func (b base) execute(ctx context.Context, command string, attempt func(now time.Time) (decision, error)) error {
+	attempts := 0
+	wrote, err := b.run(ctx, &attempts, attempt)
+	b.observer.CommandDone(command, outcome(wrote, err), attempts)
+	return err
+}
+
+// outcome names how a command ended, for metrics.
+func outcome(wrote bool, err error) string {
+	var de *domain.Error
+	var des domain.Errors
+	switch {
+	case err == nil && wrote:
+		return "written"
+	case err == nil:
+		return "unchanged"
+	case errors.As(err, &de), errors.As(err, &des):
+		return "refused"
+	case errors.Is(err, ErrConflict):
+		return "conflict"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
+
+func (b base) run(ctx context.Context, attempts *int, attempt func(now time.Time) (decision, error)) (wrote bool, err error) {
 	if err := b.reads.Ready(ctx); err != nil {
-		return fmt.Errorf("%w: read store: %w", ErrUnavailable, err)
+		return false, fmt.Errorf("%w: read store: %w", ErrUnavailable, err)
 	}
 	for range maxAttempts {
+		*attempts++
 		now := b.now()
 		d, err := attempt(now)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if len(d.payloads) == 0 {
 			// Nothing to write, but what was read must be visible too.
-			return b.reads.WaitFor(ctx, maxSeq(d.expected))
+			return false, b.reads.WaitFor(ctx, maxSeq(d.expected))
 		}
 		events := make([]domain.Event, len(d.payloads))
 		for i, p := range d.payloads {
@@ -81,11 +109,11 @@ func (b base) execute(ctx context.Context, attempt func(now time.Time) (decision
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		return b.reads.WaitFor(ctx, seq)
+		return true, b.reads.WaitFor(ctx, seq)
 	}
-	return fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxAttempts)
+	return false, fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxAttempts)
 }
 
 // load folds an aggregate's events into its state.

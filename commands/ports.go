@@ -43,3 +43,9 @@ type Projection interface {
 	// InvitationIDByToken resolves a token's SHA-256 to its invitation.
 	InvitationIDByToken(ctx context.Context, tokenSHA256 string) (organizationID, invitationID string, found bool, err error)
 }
+
+// Observer hears how each command ended (written, unchanged, refused,
+// conflict, unavailable, error) and after how many attempts, for metrics.
+type Observer interface {
+	CommandDone(command, outcome string, attempts int)
+}

@@ -18,7 +18,7 @@ type RegisterOrganizationHandler struct{ base }
 
 // Handle returns the organization as it now stands and whether it was created.
 func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOrganization) (org domain.Organization, created bool, err error) {
-	err = h.execute(ctx, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "register_organization", func(now time.Time) (decision, error) {
 		current, seq, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {
 			return decision{}, err

@@ -17,7 +17,7 @@ type RemoveMember struct {
 type RemoveMemberHandler struct{ base }
 
 func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) error {
-	return h.execute(ctx, func(time.Time) (decision, error) {
+	return h.execute(ctx, "remove_member", func(time.Time) (decision, error) {
 		m, seq, err := h.membership(ctx, cmd.OrganizationID, cmd.UserID)
 		if err != nil {
 			return decision{}, err

@@ -26,7 +26,7 @@ type ResendInvitationResult struct {
 type ResendInvitationHandler struct{ base }
 
 func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitation) (res ResendInvitationResult, err error) {
-	err = h.execute(ctx, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "resend_invitation", func(now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -202,7 +202,10 @@ func TestMetricsAndHealth(t *testing.T) {
 	for _, want := range []string{
 		`invitesvc_http_requests_total{method="PUT",route="/api/v1/organizations/{organization_id}",status="201"} 1`,
 		`route="/api/v1/organizations/invitations/{invitation_token}",status="404"`,
-		"invitesvc_projection_applied_sequence 1",
+		`invitesvc_projection_checkpoint{projection="read-models"} 1`,
+		`invitesvc_projection_lag_events{projection="read-models"} 0`,
+		`invitesvc_commands_total{command="register_organization",outcome="written"} 1`,
+		"invitesvc_projection_redeliveries_total",
 		"go_goroutines",
 	} {
 		if !strings.Contains(string(body), want) {

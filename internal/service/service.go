@@ -16,8 +16,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -108,13 +106,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.Close()
 		return nil, err
 	}
-	handlers := commands.New(s.events, s.projector, cfg.Now)
+	registry, observer := s.registerMetrics()
+	handlers := commands.New(s.events, s.projector, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_applied_sequence",
-			Help: "Stream sequence of the last event this process knows the read store holds."},
-			func() float64 { return float64(s.projector.Applied()) }))
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands: handlers,
 		Queries:  projections.NewQueries(s.store, cfg.Now),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -28,10 +29,12 @@ type Subscriber struct {
 	resume func(context.Context) (uint64, error)
 	logger *slog.Logger
 
-	refeed chan struct{}
-	closed chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	refeed       chan struct{}
+	refeeds      atomic.Uint64 // times the store was fed again from its checkpoint
+	redeliveries atomic.Uint64 // events delivered more than once
+	closed       chan struct{}
+	once         sync.Once
+	wg           sync.WaitGroup
 }
 
 // NewSubscriber returns a subscriber; see Subscriber for its arguments.
@@ -62,6 +65,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 			default:
 			}
 			if errors.Is(err, errRefeed) {
+				s.refeeds.Add(1)
 				backoff = 50 * time.Millisecond
 			} else {
 				s.logger.Warn("event subscription interrupted", "error", err, "retry_in", backoff)
@@ -94,6 +98,12 @@ func (s *Subscriber) Refeed() {
 	default:
 	}
 }
+
+// Refeeds counts the times the read store was fed again from its checkpoint.
+func (s *Subscriber) Refeeds() uint64 { return s.refeeds.Load() }
+
+// Redeliveries counts the events delivered more than once.
+func (s *Subscriber) Redeliveries() uint64 { return s.redeliveries.Load() }
 
 // Close stops the subscription after the event in hand is acknowledged.
 func (s *Subscriber) Close() error {
@@ -146,6 +156,9 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) e
 		md, err := m.Metadata()
 		if err != nil {
 			return err
+		}
+		if md.NumDelivered > 1 {
+			s.redeliveries.Add(1)
 		}
 		msg := message.NewMessage(strconv.FormatUint(md.Sequence.Stream, 10), m.Data())
 		msg.Metadata.Set(projections.MetadataSequence, strconv.FormatUint(md.Sequence.Stream, 10))

@@ -58,7 +58,7 @@ func New(d Deps) http.Handler {
 		writeProblem(w, newProblem(http.StatusNotFound, string(domain.CodeNotFound), "No such route."))
 	})
 	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Use(newMetrics(d.Metrics).instrument)
+	api.Use(s.instrument(newMetrics(d.Metrics)))
 	route := func(path string, methods map[string]handlerFunc) {
 		api.Handle(path, s.dispatch(methods))
 	}

@@ -1,0 +1,65 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// commandMetrics counts commands by outcome and the retries of lost races.
+type commandMetrics struct {
+	done    *prometheus.CounterVec
+	retries *prometheus.CounterVec
+}
+
+func (m commandMetrics) CommandDone(command, outcome string, attempts int) {
+	m.done.WithLabelValues(command, outcome).Inc()
+	if attempts > 1 {
+		m.retries.WithLabelValues(command).Add(float64(attempts - 1))
+	}
+}
+
+// registerMetrics makes the registry /metrics serves: the Go runtime, the
+// process, commands, and the projection's position, lag and redeliveries.
+func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
+	reg := prometheus.NewRegistry()
+	cm := commandMetrics{
+		done: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invitesvc_commands_total",
+			Help: "Commands by outcome: written, unchanged, refused, conflict (gave up), unavailable, error."}, []string{"command", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invitesvc_command_retries_total",
+			Help: "Attempts repeated after losing an optimistic-concurrency race."}, []string{"command"}),
+	}
+	checkpoint := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		cp, err := s.store.Checkpoint(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(cp)
+	}
+	projection := prometheus.Labels{"projection": "read-models"}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		cm.done, cm.retries,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_checkpoint", ConstLabels: projection,
+			Help: "Stream sequence of the last event in the read store (-1 when it cannot be read)."}, checkpoint),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_lag_events", ConstLabels: projection,
+			Help: "Events in the stream not yet in the read store (-1 when unknown)."}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			last, err := s.events.LastSequence(ctx)
+			cp := checkpoint()
+			if err != nil || cp < 0 {
+				return -1
+			}
+			return max(0, float64(last)-cp)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_redeliveries_total", ConstLabels: projection,
+			Help: "Events delivered to this process more than once."}, func() float64 { return float64(s.subscriber.Redeliveries()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_refeeds_total", ConstLabels: projection,
+			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.subscriber.Refeeds()) }),
+	)
+	return reg, cm
+}
