@@ -191,7 +191,7 @@ var ErrBadCursor = errors.New("malformed cursor")
 
 // DecodeCursor reads a cursor made by EncodeCursor.
 func DecodeCursor(s string) (uint64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s) // one spelling per cursor
 	if err != nil || len(s) > 64 {
 		return 0, ErrBadCursor
 	}
