@@ -62,7 +62,7 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 			res.Membership = domain.Membership{OrganizationID: inv.OrganizationID, UserID: inv.AcceptedBy,
 				Email: inv.Email, Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}
 		}
-		return decision{payloads, map[domain.StreamID]domain.Position{
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{
 			{Kind: domain.KindInvitation, OrganizationID: inv.OrganizationID, Key: inv.ID}:            invSeq,
 			{Kind: domain.KindMembership, OrganizationID: inv.OrganizationID, Key: cmd.Caller.UserID}: memberSeq,
 		}}, nil

@@ -28,6 +28,6 @@ func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitati
 			return decision{}, domain.ErrForbidden
 		}
 		payloads, err := domain.Cancel(inv, cmd.Actor)
-		return decision{payloads, map[domain.StreamID]domain.Position{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
 	})
 }

@@ -91,7 +91,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 		if cmd.IdempotencyKey != "" {
 			payloads = append(payloads, idem)
 		}
-		return decision{payloads, expected}, nil
+		return decision{payloads: payloads, expected: expected}, nil
 	})
 	return res, err
 }

@@ -26,7 +26,7 @@ func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOr
 		var payloads []domain.Payload
 		payloads, created = domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
 		org = evolve(current, now, payloads)
-		return decision{payloads, map[domain.StreamID]domain.Position{{Kind: domain.KindOrganization, OrganizationID: cmd.OrganizationID}: seq}}, nil
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindOrganization, OrganizationID: cmd.OrganizationID}: seq}}, nil
 	})
 	return org, created, err
 }

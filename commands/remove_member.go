@@ -23,6 +23,6 @@ func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) erro
 			return decision{}, err
 		}
 		payloads, err := domain.RemoveMember(m, cmd.Actor)
-		return decision{payloads, map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, err
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, err
 	})
 }

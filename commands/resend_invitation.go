@@ -50,7 +50,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 			return decision{}, err
 		}
 		res.Invitation = CreatedInvitation{Invitation: evolve(inv, now, payloads), Token: token}
-		return decision{payloads, map[domain.StreamID]domain.Position{
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{
 			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: inv.ID}: invSeq,
 			slotID: slotSeq,
 		}}, nil

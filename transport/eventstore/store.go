@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +52,10 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) err
 type Store struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+
+	repliesOnce sync.Once
+	replies     *replyMux
+	repliesErr  error
 }
 
 // New returns a store on nc; the stream must exist (see EnsureStream).
@@ -91,17 +96,18 @@ const requestTimeout = 2 * time.Second
 
 // scan calls fn for every message matching filter from sequence start on.
 func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(domain.Recorded) error) error {
-	sub, err := s.nc.SubscribeSync(s.nc.NewRespInbox())
-	if err != nil {
-		return unavailable(err)
+	s.repliesOnce.Do(func() { s.replies, s.repliesErr = newReplyMux(s.nc) })
+	if s.repliesErr != nil {
+		return unavailable(s.repliesErr)
 	}
-	defer sub.Unsubscribe()
+	inbox, replies, done := s.replies.open()
+	defer done()
 	for {
 		req, _ := json.Marshal(map[string]any{"seq": start, "next_by_subj": filter, "batch": directBatch})
-		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, sub.Subject, req); err != nil {
+		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, inbox, req); err != nil {
 			return unavailable(err)
 		}
-		more, last, err := readBatch(ctx, sub, fn)
+		more, last, err := readBatch(ctx, replies, fn)
 		if err != nil || !more {
 			return err
 		}
@@ -128,13 +134,15 @@ func (s *Store) OrganizationEvents(ctx context.Context, organizationID string) (
 
 // readBatch reads one direct-get batch up to its end marker. It reports
 // whether more messages are pending and the last sequence read.
-func readBatch(ctx context.Context, sub *nats.Subscription, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
+func readBatch(ctx context.Context, replies <-chan *nats.Msg, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	for {
-		msg, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return false, 0, unavailable(err)
+		var msg *nats.Msg
+		select {
+		case msg = <-replies:
+		case <-ctx.Done():
+			return false, 0, unavailable(ctx.Err())
 		}
 		switch msg.Header.Get("Status") {
 		case "404":
@@ -183,17 +191,10 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		if !ok {
 			return 0, fmt.Errorf("append %s: no expected position for its aggregate", e.Type)
 		}
-		e.PrevSHA256 = pos.SHA256
-		body, err := domain.MarshalCloudEvent(e)
+		m, err := guardedMsg(e, pos.SHA256, id, pos.Seq)
 		if err != nil {
 			return 0, err
 		}
-		m := nats.NewMsg(Subject(e))
-		m.Data = body
-		m.Header.Set(jetstream.MsgIDHeader, e.ID)
-		m.Header.Set(jetstream.ExpectedStreamHeader, StreamName)
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(pos.Seq, 10))
-		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, Filter(id))
 		msgs[i] = m
 	}
 	if len(msgs) > 1 {
@@ -209,9 +210,30 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 			}
 		}
 	}
+	return s.request(ctx, msgs[len(msgs)-1])
+}
+
+// guardedMsg encodes e, chained to prev, to be stored only if the last event
+// of aggregate guard is at sequence seq.
+func guardedMsg(e domain.Event, prev string, guard domain.StreamID, seq uint64) (*nats.Msg, error) {
+	e.PrevSHA256 = prev
+	body, err := domain.MarshalCloudEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(Subject(e))
+	m.Data = body
+	m.Header.Set(jetstream.MsgIDHeader, e.ID)
+	m.Header.Set(jetstream.ExpectedStreamHeader, StreamName)
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, Filter(guard))
+	return m, nil
+}
+
+func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	reply, err := s.nc.RequestMsgWithContext(ctx, msgs[len(msgs)-1])
+	reply, err := s.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		return 0, unavailable(err)
 	}
