@@ -75,7 +75,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			invitees[i] = in
 			tokens[i] = NewToken()
 			news[i] = domain.NewInvitation{InvitationID: newID(), Email: email, Role: cmd.Role,
-				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second)}
+				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC()}
 			expected[slotID] = slotSeq
 			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = domain.Position{}
 		}

@@ -42,7 +42,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 			return decision{}, err
 		}
 		token := NewToken()
-		payloads, err := domain.Resend(inv, slot, domain.SHA256(token), now.Add(cmd.ExpiresIn).Truncate(time.Second), cmd.Actor, now)
+		payloads, err := domain.Resend(inv, slot, domain.SHA256(token), now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC(), cmd.Actor, now)
 		if err != nil {
 			return decision{}, err
 		}

@@ -62,6 +62,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.JWTAudience, "jwt-audience", "", "required aud claim, when set")
 	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", 10, "failed token look-ups and accepts allowed per client address per minute")
 	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", 20, "failed token look-ups and accepts allowed at once per client address")
+	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", 1000, "invitations one organization may create per hour (per replica), then 429")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+
@@ -110,6 +111,9 @@ func (s settings) validate() error {
 	}
 	if s.JWTSecret != "" && len(s.JWTSecret) < auth.MinSecretBytes {
 		errs = append(errs, fmt.Errorf("--jwt-secret must have at least %d bytes", auth.MinSecretBytes))
+	}
+	if s.InvitationsPerHour < 1 {
+		errs = append(errs, errors.New("--invitations-per-org-per-hour must be positive"))
 	}
 	if s.FailuresPerMinute <= 0 || s.FailureBurst < 1 {
 		errs = append(errs, errors.New("--failed-attempts-per-minute and --failed-attempts-burst must be positive"))

@@ -166,13 +166,15 @@ func (s *stack) doQuiet(method, path, token string, body any) response {
 func (s *stack) do(method, path, token string, body any, headers ...string) response {
 	s.t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
+		sent = []byte(b)
 		rd = strings.NewReader(b)
 	default:
-		raw, _ := json.Marshal(b)
-		rd = bytes.NewReader(raw)
+		sent, _ = json.Marshal(b)
+		rd = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequest(method, s.http.URL+path, rd)
 	if err != nil {
@@ -193,6 +195,7 @@ func (s *stack) do(method, path, token string, body any, headers ...string) resp
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	s.checkContract(req, sent, res, raw) // every answer must be one the OpenAPI document describes
 	r := response{status: res.StatusCode, header: res.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {

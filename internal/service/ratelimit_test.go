@@ -29,3 +29,24 @@ func TestFailedTokenAttemptsAreRateLimited(t *testing.T) {
 	expect(t, s.do("GET", api+"/invitations/"+inv["token"].(string), "", nil), http.StatusTooManyRequests, "root.rate_limited")
 	expect(t, s.do("POST", guess+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusTooManyRequests, "root.rate_limited")
 }
+
+func TestInviteFloodingIsRateLimitedPerOrganization(t *testing.T) {
+	s := startStack(t, "", func(c *service.Config) { c.InvitationsPerHour = 5 })
+	s.register("acme")
+	s.register("other")
+	s.invite("a1@example.com", "a2@example.com", "a3@example.com")
+	// Two more fit; three do not, and nothing of them is created.
+	r := s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"b1@example.com", "b2@example.com", "b3@example.com"}})
+	expect(t, r, http.StatusTooManyRequests, "root.rate_limited")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	s.invite("b1@example.com", "b2@example.com")
+	expect(t, s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"c@example.com"}}), http.StatusTooManyRequests, "root.rate_limited")
+	if n := len(s.do("GET", api+"/acme/invitations", s.admin, nil).list("invitations")); n != 5 {
+		t.Fatalf("%d invitations, want 5", n)
+	}
+	// Another organization has its own allowance.
+	other := s.token("o", "", map[string][]string{"other": {"org.user.invite"}})
+	expect(t, s.do("POST", api+"/other/invitations", other, map[string]any{"emails": []string{"c@example.com"}}), http.StatusCreated)
+}

@@ -46,8 +46,11 @@ type Config struct {
 	// and accepts per client address.
 	FailuresPerMinute float64
 	FailureBurst      int
-	Logger            *slog.Logger
-	Now               func() time.Time // the clock; time.Now when nil
+	// InvitationsPerHour bounds the invitations one organization creates
+	// per hour on one replica.
+	InvitationsPerHour int
+	Logger             *slog.Logger
+	Now                func() time.Time // the clock; time.Now when nil
 }
 
 // Service is a running instance.
@@ -83,6 +86,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
 	}
+	if cfg.FailuresPerMinute == 0 || cfg.FailureBurst == 0 {
+		cfg.FailuresPerMinute, cfg.FailureBurst = 10, 20
+	}
+	if cfg.InvitationsPerHour == 0 {
+		cfg.InvitationsPerHour = 1000
+	}
 	s := &Service{cfg: cfg, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -115,6 +124,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Events:   s.events,
 		Verifier: verifier,
 		Limiter:  httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
+		Invites:  httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
 		Logger:   cfg.Logger,
 		Metrics:  registry,
 		Now:      cfg.Now,

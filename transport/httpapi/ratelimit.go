@@ -10,24 +10,108 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// FailureLimiter limits failed token look-ups and accepts per client address,
-// which is what guessing tokens produces. Successes cost nothing.
-type FailureLimiter struct {
-	perMinute float64
+// keyedLimiter is a token bucket per key (a client address, an organization).
+type keyedLimiter struct {
+	perSecond rate.Limit
 	burst     int
 
 	mu      sync.Mutex
-	clients map[string]*clientLimit
+	buckets map[string]*bucket
 }
 
-type clientLimit struct {
+type bucket struct {
 	limiter  *rate.Limiter
 	lastSeen time.Time
 }
 
+func newKeyedLimiter(perSecond float64, burst int) *keyedLimiter {
+	return &keyedLimiter{perSecond: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}}
+}
+
+func (l *keyedLimiter) bucket(key string, now time.Time) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) > 100_000 {
+			l.forgetIdle(now)
+		}
+		b = &bucket{limiter: rate.NewLimiter(l.perSecond, l.burst)}
+		l.buckets[key] = b
+	}
+	b.lastSeen = now
+	return b.limiter
+}
+
+// forgetIdle drops buckets that have long refilled.
+func (l *keyedLimiter) forgetIdle(now time.Time) {
+	full := time.Duration(float64(l.burst) / float64(l.perSecond) * float64(time.Second))
+	for key, b := range l.buckets {
+		if now.Sub(b.lastSeen) > full {
+			delete(l.buckets, key)
+		}
+	}
+}
+
+// take spends n tokens of key's bucket, or refuses with 429 and how long to
+// wait, spending nothing.
+func (l *keyedLimiter) take(key string, n int, now time.Time, message string) error {
+	r := l.bucket(key, now).ReserveN(now, n)
+	if !r.OK() {
+		return rateLimited(message, time.Hour)
+	}
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now)
+		return rateLimited(message, wait)
+	}
+	return nil
+}
+
+// check refuses when key has not even one token left.
+func (l *keyedLimiter) check(key string, now time.Time, message string) error {
+	lim := l.bucket(key, now)
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return rateLimited(message, time.Duration((1-tokens)/float64(lim.Limit())*float64(time.Second)))
+	}
+	return nil
+}
+
+func rateLimited(message string, wait time.Duration) *problem {
+	return newProblem(http.StatusTooManyRequests, codeRateLimited, message).
+		with("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+}
+
+// FailureLimiter limits failed token look-ups and accepts per client address,
+// which is what guessing tokens produces. Successes cost nothing.
+type FailureLimiter struct{ *keyedLimiter }
+
 // NewFailureLimiter allows burst failures at once and perMinute afterwards.
 func NewFailureLimiter(perMinute float64, burst int) *FailureLimiter {
-	return &FailureLimiter{perMinute: perMinute, burst: burst, clients: map[string]*clientLimit{}}
+	return &FailureLimiter{newKeyedLimiter(perMinute/60, burst)}
+}
+
+const tooManyFailures = "Too many failed attempts from this address; retry later."
+
+func (l *FailureLimiter) check(r *http.Request, now time.Time) error {
+	return l.keyedLimiter.check(clientAddress(r), now, tooManyFailures)
+}
+
+// failed charges one failure to the client.
+func (l *FailureLimiter) failed(r *http.Request, now time.Time) {
+	l.bucket(clientAddress(r), now).AllowN(now, 1)
+}
+
+// InviteLimiter limits the invitations an organization creates per hour,
+// against invite flooding. Each replica counts its own.
+type InviteLimiter struct{ *keyedLimiter }
+
+// NewInviteLimiter allows perHour invitations per organization and hour.
+func NewInviteLimiter(perHour int) *InviteLimiter {
+	return &InviteLimiter{newKeyedLimiter(float64(perHour)/3600, perHour)}
+}
+
+func (l *InviteLimiter) take(org string, n int, now time.Time) error {
+	return l.keyedLimiter.take(org, n, now, "This organization has created too many invitations this hour; retry later.")
 }
 
 func clientAddress(r *http.Request) string {
@@ -36,44 +120,4 @@ func clientAddress(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func (l *FailureLimiter) client(addr string, now time.Time) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, ok := l.clients[addr]
-	if !ok {
-		if len(l.clients) > 100_000 {
-			l.forgetIdle(now)
-		}
-		c = &clientLimit{limiter: rate.NewLimiter(rate.Limit(l.perMinute/60), l.burst)}
-		l.clients[addr] = c
-	}
-	c.lastSeen = now
-	return c.limiter
-}
-
-// forgetIdle drops clients whose bucket has long refilled.
-func (l *FailureLimiter) forgetIdle(now time.Time) {
-	for addr, c := range l.clients {
-		if now.Sub(c.lastSeen) > 10*time.Minute {
-			delete(l.clients, addr)
-		}
-	}
-}
-
-// check refuses a client that has no failures left.
-func (l *FailureLimiter) check(r *http.Request, now time.Time) error {
-	lim := l.client(clientAddress(r), now)
-	if lim.TokensAt(now) >= 1 {
-		return nil
-	}
-	wait := time.Duration((1 - lim.TokensAt(now)) / float64(lim.Limit()) * float64(time.Second))
-	return newProblem(http.StatusTooManyRequests, codeRateLimited, "Too many failed attempts from this address; retry later.").
-		with("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-}
-
-// failed charges one failure to the client.
-func (l *FailureLimiter) failed(r *http.Request, now time.Time) {
-	l.client(clientAddress(r), now).AllowN(now, 1)
 }

@@ -38,6 +38,7 @@ type Deps struct {
 	Events   EventLog
 	Verifier Verifier
 	Limiter  *FailureLimiter
+	Invites  *InviteLimiter
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
 	Now      func() time.Time
@@ -49,7 +50,7 @@ type server struct{ Deps }
 
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
-	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Logger == nil || d.Metrics == nil || d.Now == nil {
+	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Invites == nil || d.Logger == nil || d.Metrics == nil || d.Now == nil {
 		panic("httpapi.New: nil dependency")
 	}
 	s := &server{d}
@@ -74,6 +75,7 @@ func New(d Deps) http.Handler {
 	route("/organizations/{organization_id}/events", map[string]handlerFunc{http.MethodGet: s.organizationEvents})
 	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: s.listMembers})
 	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodDelete: s.removeMember})
+	route("/openapi.json", map[string]handlerFunc{http.MethodGet: s.openAPI})
 	for path, h := range d.Extra {
 		r.Handle(path, h)
 	}
