@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,12 +226,26 @@ func TestMetricsAndHealth(t *testing.T) {
 // every Redis value after a flow that created, resent and accepted.
 func TestTokensNeverAtRest(t *testing.T) {
 	url := testkit.Redis(t)
-	s := startStack(t, url)
+	var logs syncBuffer
+	s := startStack(t, url, func(c *service.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	s.register("acme")
 	invs := s.invite("ada@example.com", "bob@example.com")
 	resent := s.do("POST", api+"/acme/invitations/"+invs[1]["id"].(string)+"/resend", s.admin, nil)
 	expect(t, s.do("POST", api+"/invitations/"+invs[0]["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusOK)
 	tokens := []string{invs[0]["token"].(string), invs[1]["token"].(string), resent.str("token")}
+	// Failed look-ups and accepts log too.
+	expect(t, s.do("GET", api+"/invitations/"+invs[1]["token"].(string), "", nil), http.StatusNotFound)
+	expect(t, s.do("POST", api+"/invitations/"+resent.str("token")+"/_accept", s.invitee("eve", "eve@example.com"), nil), http.StatusForbidden)
+	if !strings.Contains(logs.String(), `"route":"/api/v1/organizations/invitations/{invitation_token}"`) {
+		t.Fatalf("requests were not logged: %s", logs.String())
+	}
+	for _, tok := range tokens {
+		if strings.Contains(logs.String(), tok) {
+			t.Errorf("a raw token is in the logs")
+		}
+	}
 
 	var files int
 	err := filepath.WalkDir(s.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
@@ -301,4 +317,22 @@ func TestExpiryEventWrittenOnceByEveryReplica(t *testing.T) {
 	if inv.str("status") != "expired" || inv.body["version"] != 2.0 {
 		t.Fatalf("invitation after expiry: %v", inv.raw)
 	}
+}
+
+// syncBuffer is a log sink written by the service while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
