@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -47,6 +48,10 @@ func ValidStatusFilter(s StatusFilter) bool {
 type Queries struct {
 	store Store
 	now   func() time.Time
+	// highest is the highest checkpoint seen. A store found below it has
+	// lost events (flushed, restored) and is being fed again: until it is
+	// back, its answers would be wrong, so queries answer unavailable.
+	highest atomic.Uint64
 }
 
 // NewQueries returns queries over store.
@@ -59,17 +64,44 @@ func NewQueries(store Store, now func() time.Time) *Queries {
 
 func (q *Queries) Organization(ctx context.Context, id string) (Organization, bool, error) {
 	org, found, err := q.store.Organization(ctx, id)
-	return org, found, unavailable(err)
+	return org, found, q.checked(ctx, err)
 }
 
 func (q *Queries) Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error) {
 	inv, found, err := q.store.Invitation(ctx, organizationID, id)
-	return inv, found, unavailable(err)
+	return inv, found, q.checked(ctx, err)
 }
 
 func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (Invitation, bool, error) {
 	inv, found, err := q.store.InvitationByToken(ctx, tokenSHA256)
-	return inv, found, unavailable(err)
+	return inv, found, q.checked(ctx, err)
+}
+
+// ErrRebuilding is the store answering from behind a checkpoint it had
+// already reached.
+var ErrRebuilding = fmt.Errorf("%w: read models are being rebuilt", ErrUnavailable)
+
+// checked passes on a read's error, or refuses the read when the store's
+// checkpoint, read after it, has gone back: the read may have seen a store
+// that lost events. Reading it after the data makes a read that raced a
+// flush refused too.
+func (q *Queries) checked(ctx context.Context, err error) error {
+	if err != nil {
+		return unavailable(err)
+	}
+	cp, err := q.store.Checkpoint(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	for {
+		highest := q.highest.Load()
+		if cp < highest {
+			return ErrRebuilding
+		}
+		if q.highest.CompareAndSwap(highest, cp) {
+			return nil
+		}
+	}
 }
 
 // unavailable marks a store failure for callers, who answer it with 503.
@@ -97,12 +129,12 @@ func (q *Queries) Invitations(ctx context.Context, organizationID string, status
 		return q.store.Invitations(ctx, organizationID, bucket, cursor, d, n)
 	}
 	page, err := paginate(scan, func(i Invitation) uint64 { return i.Position }, keep, req)
-	return page, unavailable(err)
+	return page, q.checked(ctx, err)
 }
 
 func (q *Queries) Member(ctx context.Context, organizationID, userID string) (Member, bool, error) {
 	m, found, err := q.store.Member(ctx, organizationID, userID)
-	return m, found, unavailable(err)
+	return m, found, q.checked(ctx, err)
 }
 
 // Members pages through an organization's members.
@@ -111,7 +143,7 @@ func (q *Queries) Members(ctx context.Context, organizationID string, req PageRe
 		return q.store.Members(ctx, organizationID, cursor, d, n)
 	}
 	page, err := paginate(scan, func(m Member) uint64 { return m.Position }, func(Member) bool { return true }, req)
-	return page, unavailable(err)
+	return page, q.checked(ctx, err)
 }
 
 type scanFunc[T any] func(cursor uint64, d Direction, n int) ([]T, error)
