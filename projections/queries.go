@@ -223,7 +223,7 @@ var ErrBadCursor = errors.New("malformed cursor")
 
 // DecodeCursor reads a cursor made by EncodeCursor.
 func DecodeCursor(s string) (uint64, error) {
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(s) // one spelling per cursor
+	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(s) > 64 {
 		return 0, ErrBadCursor
 	}
@@ -232,7 +232,9 @@ func DecodeCursor(s string) (uint64, error) {
 		return 0, ErrBadCursor
 	}
 	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != digits {
+	// One spelling per cursor: base64 decoding skips line breaks and may
+	// ignore trailing bits, so only the exact encoding is taken.
+	if err != nil || n == 0 || EncodeCursor(n) != s {
 		return 0, ErrBadCursor
 	}
 	return n, nil
