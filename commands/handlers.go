@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/google/uuid"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -60,11 +64,20 @@ type decision struct {
 // execute runs attempt until its decision is appended without a lost race,
 // then waits until the read models show it. attempt may decide nothing.
 func (b base) execute(ctx context.Context, command string, attempt func(now time.Time) (decision, error)) error {
+	ctx, span := tracer.Start(ctx, "command "+command)
+	defer span.End()
 	attempts := 0
 	wrote, err := b.run(ctx, &attempts, attempt)
-	b.observer.CommandDone(command, outcome(wrote, err), attempts)
+	result := outcome(wrote, err)
+	b.observer.CommandDone(command, result, attempts)
+	span.SetAttributes(attribute.String("command.outcome", result), attribute.Int("command.attempts", attempts))
+	if result == "error" || result == "unavailable" {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	return err
 }
+
+var tracer = otel.Tracer("github.com/invitesvc/invitesvc/commands")
 
 // outcome names how a command ended, for metrics.
 func outcome(wrote bool, err error) string {

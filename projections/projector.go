@@ -9,12 +9,19 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/invitesvc/invitesvc/domain"
 )
+
+var tracer = otel.Tracer("github.com/invitesvc/invitesvc/projections")
 
 // MetadataSequence is the watermill metadata key holding an event's stream
 // sequence; the subscriber sets it, the projector reads it.
@@ -41,7 +48,15 @@ func NewProjector(store Store, logger *slog.Logger) *Projector {
 // Project applies the event at stream position seq. An event this build
 // cannot decode is logged and stepped over, so that it cannot stall the read
 // models; ErrGap and store errors are returned for the event to be redelivered.
-func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) error {
+func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) (err error) {
+	ctx, span := tracer.Start(ctx, "project event", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.Int64("stream.sequence", int64(seq))))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	w := Write{Position: seq}
 	if e, err := domain.UnmarshalCloudEvent(raw); err != nil {
 		p.logger.Error("read models skip an event they cannot decode", "sequence", seq, "error", err)

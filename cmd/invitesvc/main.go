@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -63,6 +64,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", 10, "failed token look-ups and accepts allowed per client address per minute")
 	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", 20, "failed token look-ups and accepts allowed at once per client address")
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", 1000, "invitations one organization may create per hour (per replica), then 429")
+	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+
@@ -118,6 +120,11 @@ func (s settings) validate() error {
 	if s.FailuresPerMinute <= 0 || s.FailureBurst < 1 {
 		errs = append(errs, errors.New("--failed-attempts-per-minute and --failed-attempts-burst must be positive"))
 	}
+	if s.OTLPEndpoint != "" {
+		if u, err := url.Parse(s.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--otlp-endpoint %q: want a URL such as http://127.0.0.1:4318", s.OTLPEndpoint))
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(s.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.logLevel))
@@ -137,6 +144,7 @@ func run(args []string, stderr io.Writer) error {
 	_ = lvl.UnmarshalText([]byte(s.logLevel))
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	s.Logger = logger
+	s.Version = version
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

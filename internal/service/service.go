@@ -49,8 +49,12 @@ type Config struct {
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
-	Logger             *slog.Logger
-	Now                func() time.Time // the clock; time.Now when nil
+	// OTLPEndpoint, when set (http://host:4318), exports traces over OTLP/HTTP.
+	OTLPEndpoint string
+	// Version is reported in traces.
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time // the clock; time.Now when nil
 }
 
 // Service is a running instance.
@@ -71,6 +75,8 @@ type Service struct {
 	ctx        context.Context // ends when the service closes
 	stop       context.CancelFunc
 	done       chan struct{}
+	// stopTracing flushes and stops the trace exporter, when tracing is on.
+	stopTracing func(context.Context) error
 }
 
 // Start connects to (or starts) NATS, makes sure of the stream, opens the
@@ -98,6 +104,11 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 			s.closeConnections()
 		}
 	}()
+	if cfg.OTLPEndpoint != "" {
+		if s.stopTracing, err = startTracing(ctx, cfg.OTLPEndpoint, cfg.Version); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
 	}
@@ -327,6 +338,11 @@ func (s *Service) Close() {
 }
 
 func (s *Service) closeConnections() {
+	if s.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.stopTracing(ctx)
+	}
 	if s.rdb != nil {
 		_ = s.rdb.Close()
 	}

@@ -11,6 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
@@ -18,6 +24,8 @@ import (
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
 )
+
+var tracer = otel.Tracer("github.com/invitesvc/invitesvc/transport/eventstore")
 
 // StreamConfig is the INVITATIONS stream: append-only, every event kept.
 func StreamConfig(replicas int) jetstream.StreamConfig {
@@ -180,10 +188,18 @@ func decodeStored(msg *nats.Msg) (domain.Recorded, error) {
 
 // Append publishes the events as one atomic batch (a single event as a plain
 // publish), each with the expected last sequence of its aggregate.
-func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error) {
+func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (_ uint64, err error) {
 	if len(events) == 0 {
 		return 0, errors.New("append: no events")
 	}
+	ctx, span := tracer.Start(ctx, "jetstream append", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.Int("events", len(events)), attribute.String("event.type", events[0].Type)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	msgs := make([]*nats.Msg, len(events))
 	for i, e := range events {
 		id := domain.StreamOf(e.Data)
@@ -195,6 +211,8 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		if err != nil {
 			return 0, err
 		}
+		// The projection continues the trace from these headers.
+		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(m.Header))
 		msgs[i] = m
 	}
 	if len(msgs) > 1 {

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -162,7 +165,7 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) e
 		}
 		msg := message.NewMessage(strconv.FormatUint(md.Sequence.Stream, 10), m.Data())
 		msg.Metadata.Set(projections.MetadataSequence, strconv.FormatUint(md.Sequence.Stream, 10))
-		msg.SetContext(ctx)
+		msg.SetContext(otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(m.Headers())))
 		select {
 		case out <- msg:
 		case <-ctx.Done():

@@ -6,8 +6,16 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+var tracer = otel.Tracer("github.com/invitesvc/invitesvc/transport/httpapi")
 
 // metrics counts requests by route template (never the raw path, which may
 // hold a token), method and status, with their latency, and logs each one.
@@ -44,9 +52,18 @@ func (s *server) instrument(m *metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
+			route := routeOf(r)
+			ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx, span := tracer.Start(ctx, r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.route", route), attribute.String("http.request.method", r.Method)))
+			defer span.End()
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-			next.ServeHTTP(rec, r)
-			route, took := routeOf(r), time.Since(start)
+			next.ServeHTTP(rec, r.WithContext(ctx))
+			span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+			if rec.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(rec.status))
+			}
+			took := time.Since(start)
 			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 			m.latency.WithLabelValues(route, r.Method).Observe(took.Seconds())
 			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("request_id", requestID(r.Context())),
