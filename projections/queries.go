@@ -63,18 +63,21 @@ func NewQueries(store Store, now func() time.Time) *Queries {
 }
 
 func (q *Queries) Organization(ctx context.Context, id string) (Organization, bool, error) {
+	before := q.highest.Load()
 	org, found, err := q.store.Organization(ctx, id)
-	return org, found, q.checked(ctx, err)
+	return org, found, q.checked(ctx, before, err)
 }
 
 func (q *Queries) Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error) {
+	before := q.highest.Load()
 	inv, found, err := q.store.Invitation(ctx, organizationID, id)
-	return inv, found, q.checked(ctx, err)
+	return inv, found, q.checked(ctx, before, err)
 }
 
 func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (Invitation, bool, error) {
+	before := q.highest.Load()
 	inv, found, err := q.store.InvitationByToken(ctx, tokenSHA256)
-	return inv, found, q.checked(ctx, err)
+	return inv, found, q.checked(ctx, before, err)
 }
 
 // ErrRebuilding is the store answering from behind a checkpoint it had
@@ -82,10 +85,11 @@ func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (In
 var ErrRebuilding = fmt.Errorf("%w: read models are being rebuilt", ErrUnavailable)
 
 // checked passes on a read's error, or refuses the read when the store's
-// checkpoint, read after it, has gone back: the read may have seen a store
-// that lost events. Reading it after the data makes a read that raced a
-// flush refused too.
-func (q *Queries) checked(ctx context.Context, err error) error {
+// checkpoint, read after the data, is below the highest one seen before the
+// read began: the read may have seen a store that lost events. (Comparing
+// with the highest seen before, not since, keeps concurrent readers from
+// refusing each other as the checkpoint moves on.)
+func (q *Queries) checked(ctx context.Context, before uint64, err error) error {
 	if err != nil {
 		return unavailable(err)
 	}
@@ -93,12 +97,12 @@ func (q *Queries) checked(ctx context.Context, err error) error {
 	if err != nil {
 		return unavailable(err)
 	}
+	if cp < before {
+		return ErrRebuilding
+	}
 	for {
 		highest := q.highest.Load()
-		if cp < highest {
-			return ErrRebuilding
-		}
-		if q.highest.CompareAndSwap(highest, cp) {
+		if cp <= highest || q.highest.CompareAndSwap(highest, cp) {
 			return nil
 		}
 	}
@@ -128,13 +132,15 @@ func (q *Queries) Invitations(ctx context.Context, organizationID string, status
 	scan := func(cursor uint64, d Direction, n int) ([]Invitation, error) {
 		return q.store.Invitations(ctx, organizationID, bucket, cursor, d, n)
 	}
+	before := q.highest.Load()
 	page, err := paginate(scan, func(i Invitation) uint64 { return i.Position }, keep, req)
-	return page, q.checked(ctx, err)
+	return page, q.checked(ctx, before, err)
 }
 
 func (q *Queries) Member(ctx context.Context, organizationID, userID string) (Member, bool, error) {
+	before := q.highest.Load()
 	m, found, err := q.store.Member(ctx, organizationID, userID)
-	return m, found, q.checked(ctx, err)
+	return m, found, q.checked(ctx, before, err)
 }
 
 // Members pages through an organization's members.
@@ -142,8 +148,9 @@ func (q *Queries) Members(ctx context.Context, organizationID string, req PageRe
 	scan := func(cursor uint64, d Direction, n int) ([]Member, error) {
 		return q.store.Members(ctx, organizationID, cursor, d, n)
 	}
+	before := q.highest.Load()
 	page, err := paginate(scan, func(m Member) uint64 { return m.Position }, func(Member) bool { return true }, req)
-	return page, q.checked(ctx, err)
+	return page, q.checked(ctx, before, err)
 }
 
 type scanFunc[T any] func(cursor uint64, d Direction, n int) ([]T, error)
