@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/invitesvc/invitesvc/domain"
 )
 
@@ -36,8 +38,8 @@ func reserved(org, id, email string) domain.EmailReserved {
 	return domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256(email), InvitationID: id, Actor: "admin"}
 }
 
-func newScenario(t *testing.T) scenario {
-	f := newFixture(t)
+func newScenario(t *testing.T, opts ...func(*jetstream.StreamConfig)) scenario {
+	f := newFixture(t, opts...)
 	later := time.Now().Add(time.Hour)
 	// C expires soon after it is created, with no event: only the time says so.
 	cExpiresAt := time.Now().Add(500 * time.Millisecond)

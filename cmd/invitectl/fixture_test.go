@@ -29,7 +29,9 @@ type fixture struct {
 	written []domain.Event // by sequence - 1
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts the server and makes the stream as the service does,
+// changed by opts.
+func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,10 +53,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := eventstore.EnsureStream(t.Context(), store.JetStream(), 1); err != nil {
-		t.Fatal(err)
+	cfg := eventstore.StreamConfig(1)
+	for _, o := range opts {
+		o(&cfg)
 	}
-	stream, err := store.JetStream().Stream(t.Context(), eventstore.StreamName)
+	stream, err := store.JetStream().CreateStream(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

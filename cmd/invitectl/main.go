@@ -27,10 +27,16 @@ Commands:
   history   ORG INVITATION: an invitation's events, each with the invitation's state after it
   state     ORG [--at TIME|SEQUENCE]: an organization as it was at a time or stream sequence
   stats     counts by event type, invitation status and organization; the stream's size
+  verify    check the stream (every event decodes, each aggregate's chain is unbroken) and,
+            with --redis-url, that the read models in Redis equal a replay; exit 1 on a problem
+  rebuild   rebuild the read models in Redis from the stream beside the live ones, then
+            switch queries over at once
 
-events, history, state and stats read the stream INVITATIONS from --nats-url (default
-$INVITESVC_NATS_URL) and change nothing. They print JSON (one object a line) when stdout
-is not a terminal or with --json, an aligned table otherwise.
+Every command but token reads the stream INVITATIONS from --nats-url (default
+$INVITESVC_NATS_URL) with ephemeral consumers and writes nothing to NATS; only rebuild
+writes, to Redis. events, history, state and stats print JSON (one object a line) when
+stdout is not a terminal or with --json, an aligned table otherwise; verify prints one
+problem a line. See docs/invitectl.md.
 
 Run "invitectl <command> --help" for the flags of a command.
 `
@@ -41,6 +47,8 @@ var streamCommands = map[string]func(ctx context.Context, args []string, stdout,
 	"history": historyCommand,
 	"state":   stateCommand,
 	"stats":   statsCommand,
+	"verify":  verifyCommand,
+	"rebuild": rebuildCommand,
 }
 
 func run(args []string, stdout, stderr io.Writer) error {

@@ -23,8 +23,16 @@ type common struct {
 	json    bool
 }
 
-// newFlags makes the flag set of a stream command with the common flags.
+// newFlags makes the flag set of a stream command that prints records, with
+// the common flags.
 func newFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
+	fs, c := newNATSFlags(synopsis, stderr)
+	fs.BoolVar(&c.json, "json", false, "print JSON even on a terminal")
+	return fs, c
+}
+
+// newNATSFlags makes the flag set of a stream command.
+func newNATSFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet("invitectl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -33,7 +41,6 @@ func newFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 	}
 	c := &common{}
 	fs.StringVar(&c.natsURL, "nats-url", os.Getenv("INVITESVC_NATS_URL"), "NATS server holding the stream (default $INVITESVC_NATS_URL)")
-	fs.BoolVar(&c.json, "json", false, "print JSON even on a terminal")
 	return fs, c
 }
 
@@ -124,11 +131,35 @@ type event struct {
 	CaughtUp bool // it was the last matching event stored when read
 }
 
-// read calls fn with each event q selects, in stream order. It reads with an
-// ordered consumer, which is ephemeral and in memory on the server, and
-// deletes it when done: a read-only tool leaves nothing behind. Unless
-// following, it stops at the stream's last event as of the start.
+// read calls fn with each event q selects, in stream order; an event that
+// does not decode ends the read with an error.
 func (r *reader) read(ctx context.Context, q query, fn func(event) error) error {
+	return r.readRaw(ctx, q, func(m message) error {
+		e, err := domain.UnmarshalCloudEvent(m.data)
+		if err != nil {
+			return fmt.Errorf("event %d on %s: %w", m.seq, m.subject, err)
+		}
+		return fn(event{Recorded: domain.Recorded{Event: e, Sequence: m.seq, Subject: m.subject}, CaughtUp: m.caughtUp})
+	})
+}
+
+// message is one stored message, as read.
+type message struct {
+	seq      uint64
+	subject  string
+	data     []byte
+	caughtUp bool // it was the last matching message stored when read
+}
+
+// pullBatch is how many messages the consumer asks for at once: enough to
+// keep the server busy while the client works through the previous batch.
+const pullBatch = 2048
+
+// readRaw calls fn with each message q selects, in stream order. It reads
+// with an ordered consumer, which is ephemeral and in memory on the server,
+// and deletes it when done: a read-only tool leaves nothing behind. Unless
+// following, it stops at the stream's last message as of the start.
+func (r *reader) readRaw(ctx context.Context, q query, fn func(message) error) error {
 	if !q.follow {
 		last := r.stream.CachedInfo().State.LastSeq
 		if last == 0 {
@@ -154,7 +185,7 @@ func (r *reader) read(ctx context.Context, q query, fn func(event) error) error 
 	if !q.follow && cons.CachedInfo().NumPending == 0 {
 		return nil
 	}
-	msgs, err := cons.Messages()
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(pullBatch))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", eventstore.StreamName, err)
 	}
@@ -175,15 +206,11 @@ func (r *reader) read(ctx context.Context, q query, fn func(event) error) error 
 		if (q.toSeq > 0 && seq > q.toSeq) || (!q.until.IsZero() && meta.Timestamp.After(q.until)) {
 			return nil
 		}
-		e, err := domain.UnmarshalCloudEvent(msg.Data())
-		if err != nil {
-			return fmt.Errorf("event %d on %s: %w", seq, msg.Subject(), err)
-		}
-		ev := event{Recorded: domain.Recorded{Event: e, Sequence: seq, Subject: msg.Subject()}, CaughtUp: meta.NumPending == 0}
-		if err := fn(ev); err != nil {
+		m := message{seq: seq, subject: msg.Subject(), data: msg.Data(), caughtUp: meta.NumPending == 0}
+		if err := fn(m); err != nil {
 			return err
 		}
-		if seq == q.toSeq || (ev.CaughtUp && !q.follow) {
+		if seq == q.toSeq || (m.caughtUp && !q.follow) {
 			return nil
 		}
 	}

@@ -1,17 +1,28 @@
 // Package redisstore keeps the read models in Redis, so that every replica of
 // the service answers from the same, already built, projections.
 //
-// Key layout, every organization's keys sharing the organization id as a hash
-// tag (ids cannot contain braces):
+// The read models live in a generation: a complete set of keys that a
+// rebuild can replace by another at once (see Rebuild). Key layout, <g>
+// being <prefix> for generation 0 and <prefix>g<N>: for generation N, and
+// every organization's keys sharing the organization id as a hash tag (ids
+// cannot contain braces):
 //
-//	<prefix>org:{acme}                 organization, JSON string
-//	<prefix>inv:{acme}:<id>            invitation, hash: doc (JSON), v (version),
-//	                                   tok (token SHA-256), b (bucket), p (position)
-//	<prefix>invs:{acme}:<bucket>       sorted set of invitation ids, score = position
-//	<prefix>mem:{acme}:<sha256(user)>  member, hash: doc (JSON), p (position)
-//	<prefix>mems:{acme}                sorted set of sha256(user), score = position
-//	<prefix>tok:<sha256>               name of the invitation key holding that token
-//	<prefix>checkpoint                 position of the last applied event
+//	<prefix>generation              the live generation; absent means 0
+//	<prefix>generation-seq          the last generation number handed out
+//	<prefix>rebuild-lock            held by the rebuild in progress
+//	<g>org:{acme}                   organization, JSON string
+//	<g>inv:{acme}:<id>              invitation, hash: doc (JSON), v (version),
+//	                                tok (token SHA-256), b (bucket), p (position)
+//	<g>invs:{acme}:<bucket>         sorted set of invitation ids, score = position
+//	<g>mem:{acme}:<sha256(user)>    member, hash: doc (JSON), p (position)
+//	<g>mems:{acme}                  sorted set of sha256(user), score = position
+//	<g>tok:<sha256>                 name of the invitation key holding that token
+//	<g>checkpoint                   position of the last applied event
+//
+// Every access is a Lua script that reads the pointer itself and builds the
+// key names from it, so each one sees a single generation, and a switch falls
+// between two of them, never inside one. A store with no pointer is
+// generation 0, the layout of the stores made before generations existed.
 //
 // Apply touches the global keys and one organization's keys in one script, so
 // the store needs a single Redis primary (replicas are fine); on Redis
@@ -38,26 +49,76 @@ import (
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+	// pinned is the generation this store reads and writes, in decimal, or
+	// empty to follow the pointer.
+	pinned string
 }
 
 var _ projections.Store = (*Store)(nil)
 
-// New returns a store keeping its keys under prefix, which lets several
-// stores (or tests) share one Redis database.
-func New(client redis.UniversalClient, prefix string) *Store {
-	return &Store{client: client, prefix: prefix}
+// Option changes how New makes a store.
+type Option func(*Store)
+
+// InGeneration pins the store to generation n whatever the pointer says: for
+// filling a generation before it goes live, or auditing one that may be
+// replaced meanwhile.
+func InGeneration(n uint64) Option {
+	return func(s *Store) { s.pinned = strconv.FormatUint(n, 10) }
 }
 
-func (s *Store) checkpointKey() string         { return s.prefix + "checkpoint" }
-func (s *Store) orgKey(org string) string      { return s.prefix + "org:{" + org + "}" }
-func (s *Store) invPrefix(org string) string   { return s.prefix + "inv:{" + org + "}:" }
-func (s *Store) memPrefix(org string) string   { return s.prefix + "mem:{" + org + "}:" }
-func (s *Store) membersKey(org string) string  { return s.prefix + "mems:{" + org + "}" }
-func (s *Store) tokenPrefix() string           { return s.prefix + "tok:" }
-func (s *Store) tokenKey(sha256 string) string { return s.tokenPrefix() + sha256 }
-func (s *Store) bucketKey(org string, b projections.Bucket) string {
-	return s.prefix + "invs:{" + org + "}:" + string(b)
+// New returns a store keeping its keys under prefix, which lets several
+// stores (or tests) share one Redis database. It follows the generation
+// pointer unless pinned.
+func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{client: client, prefix: prefix}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Keys outside the generations.
+const (
+	pointerSuffix = "generation"
+	seqSuffix     = "generation-seq"
+	lockSuffix    = "rebuild-lock"
+)
+
+func (s *Store) pointerKey() string { return s.prefix + pointerSuffix }
+
+// Key names relative to a generation's base; scripts prepend the base.
+func orgKey(org string) string                          { return "org:{" + org + "}" }
+func invPrefix(org string) string                       { return "inv:{" + org + "}:" }
+func invKey(org, id string) string                      { return invPrefix(org) + id }
+func bucketsKey(org string) string                      { return "invs:{" + org + "}:" }
+func bucketKey(org string, b projections.Bucket) string { return bucketsKey(org) + string(b) }
+func memPrefix(org string) string                       { return "mem:{" + org + "}:" }
+func memKey(org, user string) string                    { return memPrefix(org) + userHash(user) }
+func membersKey(org string) string                      { return "mems:{" + org + "}" }
+
+// generationPrelude starts every script: KEYS[1] is the pointer, ARGV[1] the
+// prefix, ARGV[2] the pinned generation (empty: follow the pointer). It sets
+// gen, and base, the prefix of the generation's keys; the script's own
+// arguments start at ARGV[3].
+const generationPrelude = `
+local function genbase(g)
+  if g == '0' then return ARGV[1] end
+  return ARGV[1] .. 'g' .. g .. ':'
+end
+local gen = ARGV[2]
+if gen == '' then gen = redis.call('GET', KEYS[1]) or '0' end
+local base = genbase(gen)
+`
+
+// newScript makes a script that starts with generationPrelude.
+func newScript(body string) *redis.Script { return redis.NewScript(generationPrelude + body) }
+
+// run runs a script made by newScript with the script's own arguments.
+func (s *Store) run(ctx context.Context, script *redis.Script, args ...any) *redis.Cmd {
+	return script.Run(ctx, s.client, []string{s.pointerKey()}, s.argv(args...)...)
+}
+
+func (s *Store) argv(args ...any) []any { return append([]any{s.prefix, s.pinned}, args...) }
 
 // userHash names a member in keys: user ids are arbitrary strings up to 255
 // bytes, the hash is short and free of glob and hash-tag characters.
@@ -98,106 +159,118 @@ type (
 	}
 )
 
-// applyScript applies one projections.Write. It reads and checks everything
-// before its first write, so a refused write changes nothing.
+// applyFunction applies one projections.Write. It reads and checks
+// everything before its first write, so a refused write changes nothing.
 //
-// KEYS: 1 checkpoint, 2 organization, 3 invitation, 4-7 the invitation's
-// organization's buckets all/open/accepted/cancelled, 8 the new token's key,
-// 9 added member, 10 its members set, 11 removed member, 12 its members set.
-// ARGV: 1 position, 2 organization doc, 3 invitation doc, 4 invitation id,
-// 5 version, 6 token hash, 7 bucket, 8 creation position, 9 member doc,
-// 10 member user hash, 11 member position, 12 removed member user hash,
-// 13 token key prefix. An empty doc or hash means "no such change".
-var applyScript = redis.NewScript(`
-local checkpoint = tonumber(redis.call('GET', KEYS[1]) or '0')
-local position = tonumber(ARGV[1])
-if position <= checkpoint then return 'applied' end
-if position > checkpoint + 1 then return 'gap' end
+// Its arguments, as applyArgs makes them: position; organization key and
+// doc; invitation key, doc, id, version, token hash, bucket, creation
+// position and the prefix of its organization's bucket keys; added member
+// key, its members set, doc, user hash and position; removed member key, its
+// members set and user hash. Key names are relative to the generation. An
+// empty doc or hash means "no such change".
+const applyFunction = `
+local function apply(position, orgKey, orgDoc, invKey, invDoc, invID, version, tok, bucket, created, buckets,
+                     memKey, memSet, memDoc, memUser, memPos, remKey, remSet, remUser)
+  local checkpointKey = base .. 'checkpoint'
+  local checkpoint = tonumber(redis.call('GET', checkpointKey) or '0')
+  if tonumber(position) <= checkpoint then return 'applied' end
+  if tonumber(position) > checkpoint + 1 then return 'gap' end
 
-local inv = ARGV[3] ~= ''
-local old = {}
-if inv then
-  old = redis.call('HMGET', KEYS[3], 'v', 'tok', 'b', 'p')
-  if tonumber(old[1] or '0') ~= tonumber(ARGV[5]) - 1 then return 'conflict' end
-end
-
-if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2]) end
-if inv then
-  local id, tok, bucket = ARGV[4], ARGV[6], ARGV[7]
-  local pos = old[4] or ARGV[8]
-  local buckets = {open = KEYS[5], accepted = KEYS[6], cancelled = KEYS[7]}
-  if old[3] and old[3] ~= bucket then redis.call('ZREM', buckets[old[3]], id) end
-  redis.call('ZADD', KEYS[4], pos, id)
-  redis.call('ZADD', buckets[bucket], pos, id)
-  -- A cancelled invitation's token finds nothing; a replaced token neither.
-  local live = tok ~= '' and bucket ~= 'cancelled'
-  if old[2] and old[2] ~= '' and (old[2] ~= tok or not live) then
-    redis.call('DEL', ARGV[13] .. old[2])
+  local inv = invDoc ~= ''
+  invKey = base .. invKey
+  local old = {}
+  if inv then
+    old = redis.call('HMGET', invKey, 'v', 'tok', 'b', 'p')
+    if tonumber(old[1] or '0') ~= tonumber(version) - 1 then return 'conflict' end
   end
-  if live then redis.call('SET', KEYS[8], KEYS[3]) end
-  redis.call('HSET', KEYS[3], 'doc', ARGV[3], 'v', ARGV[5], 'tok', tok, 'b', bucket, 'p', pos)
-end
-if ARGV[12] ~= '' then
-  redis.call('DEL', KEYS[11])
-  redis.call('ZREM', KEYS[12], ARGV[12])
-end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[9], 'doc', ARGV[9], 'p', ARGV[11])
-  redis.call('ZADD', KEYS[10], ARGV[11], ARGV[10])
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return 'ok'
-`)
 
-func (s *Store) Apply(ctx context.Context, w projections.Write) error {
-	keys := make([]string, 12)
-	args := make([]any, 13)
+  if orgDoc ~= '' then redis.call('SET', base .. orgKey, orgDoc) end
+  if inv then
+    buckets = base .. buckets
+    local pos = old[4] or created
+    if old[3] and old[3] ~= bucket then redis.call('ZREM', buckets .. old[3], invID) end
+    redis.call('ZADD', buckets .. 'all', pos, invID)
+    redis.call('ZADD', buckets .. bucket, pos, invID)
+    -- A cancelled invitation's token finds nothing; a replaced token neither.
+    local live = tok ~= '' and bucket ~= 'cancelled'
+    if old[2] and old[2] ~= '' and (old[2] ~= tok or not live) then
+      redis.call('DEL', base .. 'tok:' .. old[2])
+    end
+    if live then redis.call('SET', base .. 'tok:' .. tok, invKey) end
+    redis.call('HSET', invKey, 'doc', invDoc, 'v', version, 'tok', tok, 'b', bucket, 'p', pos)
+  end
+  if remUser ~= '' then
+    redis.call('DEL', base .. remKey)
+    redis.call('ZREM', base .. remSet, remUser)
+  end
+  if memDoc ~= '' then
+    redis.call('HSET', base .. memKey, 'doc', memDoc, 'p', memPos)
+    redis.call('ZADD', base .. memSet, memPos, memUser)
+  end
+  redis.call('SET', checkpointKey, position)
+  return 'ok'
+end
+`
+
+// applyArity is the number of arguments of one write.
+const applyArity = 19
+
+var (
+	// applyScript applies the write in ARGV from 3.
+	applyScript = newScript(applyFunction + fmt.Sprintf(`return apply(unpack(ARGV, 3, %d))`, 2+applyArity))
+	// applyManyScript applies ARGV[3] writes, their arguments one after the
+	// other from ARGV[4], and stops at the first refused: it answers how
+	// many it applied and the verdict on the next (ok when none is left).
+	applyManyScript = newScript(applyFunction + fmt.Sprintf(`
+local n = tonumber(ARGV[3])
+for k = 0, n - 1 do
+  local first = 4 + %[1]d * k
+  local verdict = apply(unpack(ARGV, first, first + %[1]d - 1))
+  if verdict ~= 'ok' then return {k, verdict} end
+end
+return {n, 'ok'}
+`, applyArity))
+)
+
+// applyArgs are the arguments of applyFunction for w.
+func applyArgs(w projections.Write) ([]any, error) {
+	args := make([]any, applyArity)
 	for i := range args {
 		args[i] = ""
 	}
-	keys[0] = s.checkpointKey()
 	args[0] = w.Position
-	args[12] = s.tokenPrefix()
 	if o := w.Organization; o != nil {
 		doc, err := json.Marshal(o)
 		if err != nil {
-			return fmt.Errorf("redisstore: encode organization: %w", err)
+			return nil, fmt.Errorf("redisstore: encode organization: %w", err)
 		}
-		keys[1], args[1] = s.orgKey(o.ID), doc
+		args[1], args[2] = orgKey(o.ID), doc
 	}
 	if inv := w.Invitation; inv != nil {
 		doc, err := json.Marshal(invitationDoc(inv.Invitation))
 		if err != nil {
-			return fmt.Errorf("redisstore: encode invitation: %w", err)
+			return nil, fmt.Errorf("redisstore: encode invitation: %w", err)
 		}
 		org := inv.OrganizationID
-		keys[2] = s.invPrefix(org) + inv.ID
-		keys[3] = s.bucketKey(org, projections.BucketAll)
-		keys[4] = s.bucketKey(org, projections.BucketOpen)
-		keys[5] = s.bucketKey(org, projections.BucketAccepted)
-		keys[6] = s.bucketKey(org, projections.BucketCancelled)
-		keys[7] = s.tokenKey(inv.TokenSHA256)
-		args[2], args[3], args[4], args[5] = doc, inv.ID, inv.Version, inv.TokenSHA256
-		args[6], args[7] = string(projections.BucketOf(inv.Invitation)), inv.Position
+		args[3], args[4], args[5], args[6], args[7] = invKey(org, inv.ID), doc, inv.ID, inv.Version, inv.TokenSHA256
+		args[8], args[9], args[10] = string(projections.BucketOf(inv.Invitation)), inv.Position, bucketsKey(org)
 	}
 	if m := w.Member; m != nil {
 		doc, err := json.Marshal(memberDoc(*m))
 		if err != nil {
-			return fmt.Errorf("redisstore: encode member: %w", err)
+			return nil, fmt.Errorf("redisstore: encode member: %w", err)
 		}
-		user := userHash(m.UserID)
-		keys[8], keys[9] = s.memPrefix(m.OrganizationID)+user, s.membersKey(m.OrganizationID)
-		args[8], args[9], args[10] = doc, user, m.Position
+		args[11], args[12], args[13] = memKey(m.OrganizationID, m.UserID), membersKey(m.OrganizationID), doc
+		args[14], args[15] = userHash(m.UserID), m.Position
 	}
 	if k := w.RemovedMember; k != nil {
-		user := userHash(k.UserID)
-		keys[10], keys[11] = s.memPrefix(k.OrganizationID)+user, s.membersKey(k.OrganizationID)
-		args[11] = user
+		args[16], args[17], args[18] = memKey(k.OrganizationID, k.UserID), membersKey(k.OrganizationID), userHash(k.UserID)
 	}
-	reply, err := applyScript.Run(ctx, s.client, keys, args...).Text()
-	if err != nil {
-		return fmt.Errorf("redisstore: apply %d: %w", w.Position, err)
-	}
+	return args, nil
+}
+
+// applyVerdict turns applyFunction's answer into the store's verdict.
+func applyVerdict(reply string) error {
 	switch reply {
 	case "ok":
 		return nil
@@ -208,14 +281,25 @@ func (s *Store) Apply(ctx context.Context, w projections.Write) error {
 	case "conflict":
 		return projections.ErrVersionConflict
 	}
-	return fmt.Errorf("redisstore: apply %d: unexpected reply %q", w.Position, reply)
+	return fmt.Errorf("redisstore: apply: unexpected reply %q", reply)
 }
 
-func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
-	v, err := s.client.Get(ctx, s.checkpointKey()).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+func (s *Store) Apply(ctx context.Context, w projections.Write) error {
+	args, err := applyArgs(w)
+	if err != nil {
+		return err
 	}
+	reply, err := s.run(ctx, applyScript, args...).Text()
+	if err != nil {
+		return fmt.Errorf("redisstore: apply %d: %w", w.Position, err)
+	}
+	return applyVerdict(reply)
+}
+
+var checkpointScript = newScript(`return redis.call('GET', base .. 'checkpoint') or '0'`)
+
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	v, err := s.run(ctx, checkpointScript).Text()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: checkpoint: %w", err)
 	}
@@ -226,70 +310,102 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	return cp, nil
 }
 
-func (s *Store) Organization(ctx context.Context, id string) (projections.Organization, bool, error) {
-	var o projections.Organization
-	doc, err := s.client.Get(ctx, s.orgKey(id)).Bytes()
+// Generation is the generation the store reads: the pinned one, or the one
+// the pointer names now.
+func (s *Store) Generation(ctx context.Context) (uint64, error) {
+	if s.pinned != "" {
+		return strconv.ParseUint(s.pinned, 10, 64)
+	}
+	v, err := s.client.Get(ctx, s.pointerKey()).Uint64()
 	if errors.Is(err, redis.Nil) {
-		return o, false, nil
+		return 0, nil
 	}
 	if err != nil {
-		return o, false, fmt.Errorf("redisstore: organization: %w", err)
+		return 0, fmt.Errorf("redisstore: generation: %w", err)
 	}
-	if err := json.Unmarshal(doc, &o); err != nil {
-		return o, false, fmt.Errorf("redisstore: organization %s: %w", id, err)
-	}
-	return o, true, nil
+	return v, nil
 }
 
-func (s *Store) Invitation(ctx context.Context, organizationID, id string) (projections.Invitation, bool, error) {
-	r, err := s.client.HMGet(ctx, s.invPrefix(organizationID)+id, "doc", "p").Result()
-	if err != nil {
-		return projections.Invitation{}, false, fmt.Errorf("redisstore: invitation: %w", err)
-	}
-	if r[0] == nil {
-		return projections.Invitation{}, false, nil
-	}
-	inv, err := decodeInvitation(r[0], r[1])
-	return inv, err == nil, err
-}
-
-// tokenScript reads the invitation that the token key names, in one round
-// trip and consistently with Apply. It answers an empty array for nothing:
-// Lua's false would reach a RESP3 client as a boolean, not a nil.
-var tokenScript = redis.NewScript(`
-local key = redis.call('GET', KEYS[1])
+// Reads answer an empty array for nothing: Lua's false would reach a RESP3
+// client as a boolean, not a nil.
+var (
+	// stringScript reads the string at ARGV[3].
+	stringScript = newScript(`
+local v = redis.call('GET', base .. ARGV[3])
+if not v then return {} end
+return {v}
+`)
+	// recordScript reads the doc and position of the hash at ARGV[3].
+	recordScript = newScript(`
+local r = redis.call('HMGET', base .. ARGV[3], 'doc', 'p')
+if not r[1] then return {} end
+return r
+`)
+	// tokenScript reads the invitation that the token key of ARGV[3] names.
+	tokenScript = newScript(`
+local key = redis.call('GET', base .. 'tok:' .. ARGV[3])
 if not key then return {} end
 local r = redis.call('HMGET', key, 'doc', 'p')
 if not r[1] then return {} end
 return r
 `)
+)
 
-func (s *Store) InvitationByToken(ctx context.Context, tokenSHA256 string) (projections.Invitation, bool, error) {
-	r, err := tokenScript.Run(ctx, s.client, []string{s.tokenKey(tokenSHA256)}).Slice()
+func (s *Store) Organization(ctx context.Context, id string) (projections.Organization, bool, error) {
+	var o projections.Organization
+	r, err := s.run(ctx, stringScript, orgKey(id)).Slice()
 	if err != nil {
-		return projections.Invitation{}, false, fmt.Errorf("redisstore: invitation by token: %w", err)
+		return o, false, fmt.Errorf("redisstore: organization: %w", err)
 	}
-	if len(r) != 2 {
-		return projections.Invitation{}, false, nil
+	if len(r) != 1 {
+		return o, false, nil
 	}
-	inv, err := decodeInvitation(r[0], r[1])
-	return inv, err == nil, err
+	doc, ok := r[0].(string)
+	if !ok {
+		return o, false, fmt.Errorf("redisstore: organization %s: malformed record (%T)", id, r[0])
+	}
+	if err := json.Unmarshal([]byte(doc), &o); err != nil {
+		return o, false, fmt.Errorf("redisstore: organization %s: %w", id, err)
+	}
+	return o, true, nil
 }
 
-// scanScript returns doc, position pairs of up to ARGV[3] records of the
-// sorted set KEYS[1] from the score bound ARGV[2], downwards when ARGV[1] is
-// 'older'; ARGV[4] prefixes the record keys. A member whose record is gone is
-// skipped.
-var scanScript = redis.NewScript(`
+// record runs a script answering a doc and a position, and decodes them.
+func record[T any](ctx context.Context, s *Store, script *redis.Script, decode func(doc, pos any) (T, error), arg string) (T, bool, error) {
+	var zero T
+	r, err := s.run(ctx, script, arg).Slice()
+	if err != nil {
+		return zero, false, fmt.Errorf("redisstore: read %s: %w", arg, err)
+	}
+	if len(r) != 2 {
+		return zero, false, nil
+	}
+	v, err := decode(r[0], r[1])
+	return v, err == nil, err
+}
+
+func (s *Store) Invitation(ctx context.Context, organizationID, id string) (projections.Invitation, bool, error) {
+	return record(ctx, s, recordScript, decodeInvitation, invKey(organizationID, id))
+}
+
+func (s *Store) InvitationByToken(ctx context.Context, tokenSHA256 string) (projections.Invitation, bool, error) {
+	return record(ctx, s, tokenScript, decodeInvitation, tokenSHA256)
+}
+
+// scanScript returns doc, position pairs of up to ARGV[6] records of the
+// sorted set ARGV[3] from the score bound ARGV[5], downwards when ARGV[4] is
+// 'older'; ARGV[7] prefixes the record keys. A member whose record is gone
+// is skipped.
+var scanScript = newScript(`
 local ids
-if ARGV[1] == 'older' then
-  ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], '-inf', 'LIMIT', 0, ARGV[3])
+if ARGV[4] == 'older' then
+  ids = redis.call('ZREVRANGEBYSCORE', base .. ARGV[3], ARGV[5], '-inf', 'LIMIT', 0, ARGV[6])
 else
-  ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf', 'LIMIT', 0, ARGV[3])
+  ids = redis.call('ZRANGEBYSCORE', base .. ARGV[3], ARGV[5], '+inf', 'LIMIT', 0, ARGV[6])
 end
 local out = {}
 for _, id in ipairs(ids) do
-  local r = redis.call('HMGET', ARGV[4] .. id, 'doc', 'p')
+  local r = redis.call('HMGET', base .. ARGV[7] .. id, 'doc', 'p')
   if r[1] then
     out[#out + 1] = r[1]
     out[#out + 1] = r[2]
@@ -298,8 +414,11 @@ end
 return out
 `)
 
-// scan runs scanScript and returns the doc, position pairs.
-func (s *Store) scan(ctx context.Context, set, recordPrefix string, cursor uint64, d projections.Direction, n int) ([]any, error) {
+// scan runs scanScript and decodes the doc, position pairs.
+func scan[T any](ctx context.Context, s *Store, set, recordPrefix string, cursor uint64, d projections.Direction, n int, decode func(doc, pos any) (T, error)) ([]T, error) {
+	if n <= 0 {
+		return nil, nil
+	}
 	dir, bound := "newer", "("+strconv.FormatUint(cursor, 10)
 	if d != projections.Newer {
 		dir = "older"
@@ -307,11 +426,19 @@ func (s *Store) scan(ctx context.Context, set, recordPrefix string, cursor uint6
 			bound = "+inf"
 		}
 	}
-	r, err := scanScript.Run(ctx, s.client, []string{set}, dir, bound, n, recordPrefix).Slice()
+	r, err := s.run(ctx, scanScript, set, dir, bound, n, recordPrefix).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: scan %s: %w", set, err)
 	}
-	return r, nil
+	out := make([]T, 0, len(r)/2)
+	for i := 0; i+1 < len(r); i += 2 {
+		v, err := decode(r[i], r[i+1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func (s *Store) Invitations(ctx context.Context, organizationID string, b projections.Bucket, cursor uint64, d projections.Direction, n int) ([]projections.Invitation, error) {
@@ -320,53 +447,15 @@ func (s *Store) Invitations(ctx context.Context, organizationID string, b projec
 	default:
 		return nil, fmt.Errorf("redisstore: unknown bucket %q", b)
 	}
-	if n <= 0 {
-		return nil, nil
-	}
-	r, err := s.scan(ctx, s.bucketKey(organizationID, b), s.invPrefix(organizationID), cursor, d, n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]projections.Invitation, 0, len(r)/2)
-	for i := 0; i+1 < len(r); i += 2 {
-		inv, err := decodeInvitation(r[i], r[i+1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inv)
-	}
-	return out, nil
+	return scan(ctx, s, bucketKey(organizationID, b), invPrefix(organizationID), cursor, d, n, decodeInvitation)
 }
 
 func (s *Store) Member(ctx context.Context, organizationID, userID string) (projections.Member, bool, error) {
-	r, err := s.client.HMGet(ctx, s.memPrefix(organizationID)+userHash(userID), "doc", "p").Result()
-	if err != nil {
-		return projections.Member{}, false, fmt.Errorf("redisstore: member: %w", err)
-	}
-	if r[0] == nil {
-		return projections.Member{}, false, nil
-	}
-	m, err := decodeMember(r[0], r[1])
-	return m, err == nil, err
+	return record(ctx, s, recordScript, decodeMember, memKey(organizationID, userID))
 }
 
 func (s *Store) Members(ctx context.Context, organizationID string, cursor uint64, d projections.Direction, n int) ([]projections.Member, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	r, err := s.scan(ctx, s.membersKey(organizationID), s.memPrefix(organizationID), cursor, d, n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]projections.Member, 0, len(r)/2)
-	for i := 0; i+1 < len(r); i += 2 {
-		m, err := decodeMember(r[i], r[i+1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return scan(ctx, s, membersKey(organizationID), memPrefix(organizationID), cursor, d, n, decodeMember)
 }
 
 func (s *Store) Ping(ctx context.Context) error {
@@ -376,8 +465,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// record reads a doc and position as Redis returns them (strings).
-func record(doc, pos any) ([]byte, uint64, error) {
+// docAndPosition reads a doc and position as Redis returns them (strings).
+func docAndPosition(doc, pos any) ([]byte, uint64, error) {
 	d, ok1 := doc.(string)
 	p, ok2 := pos.(string)
 	if !ok1 || !ok2 {
@@ -391,7 +480,7 @@ func record(doc, pos any) ([]byte, uint64, error) {
 }
 
 func decodeInvitation(doc, pos any) (projections.Invitation, error) {
-	d, p, err := record(doc, pos)
+	d, p, err := docAndPosition(doc, pos)
 	if err != nil {
 		return projections.Invitation{}, err
 	}
@@ -403,7 +492,7 @@ func decodeInvitation(doc, pos any) (projections.Invitation, error) {
 }
 
 func decodeMember(doc, pos any) (projections.Member, error) {
-	d, p, err := record(doc, pos)
+	d, p, err := docAndPosition(doc, pos)
 	if err != nil {
 		return projections.Member{}, err
 	}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/internal/testkit"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/projections/redisstore"
+)
+
+// readStore is a Redis read store of the test's own: its keys under a prefix
+// of their own, deleted after the test.
+type readStore struct {
+	url, prefix string
+	client      *redis.Client
+	store       *redisstore.Store // follows the generation pointer, as the service
+}
+
+func newReadStore(t testing.TB) *readStore {
+	t.Helper()
+	url := testkit.Redis(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	prefix := "invitectl:" + rand.Text() + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		c.Close()
+	})
+	return &readStore{url: url, prefix: prefix, client: c, store: redisstore.New(c, prefix)}
+}
+
+// flags point a command at this store.
+func (rs *readStore) flags() []string {
+	return []string{"--redis-url", rs.url, "--redis-prefix", rs.prefix}
+}
+
+// project applies the stream's events that the store has not applied yet
+// with the service's projector, and stops at one it cannot apply, as the
+// service's read models do.
+func (rs *readStore) project(t testing.TB, f *fixture) error {
+	t.Helper()
+	r, err := (&common{natsURL: f.url}).open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	cp, err := rs.store.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	projector := projections.NewProjector(rs.store, slog.New(slog.DiscardHandler))
+	return r.readRaw(t.Context(), query{fromSeq: cp + 1}, func(m message) error { return projector.Project(t.Context(), m.seq, m.data) })
+}
+
+// keys lists the store's keys without the prefix, sorted.
+func (rs *readStore) keys(t testing.TB) []string {
+	t.Helper()
+	keys, err := rs.client.Keys(t.Context(), rs.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		keys[i] = strings.TrimPrefix(keys[i], rs.prefix)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// wantLines checks that out is these lines, in any order.
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if out == "" {
+		got = nil
+	}
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("printed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
