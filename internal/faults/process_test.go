@@ -84,8 +84,8 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// service is one invitesvc process.
-type service struct {
+// process is one invitesvc process.
+type process struct {
 	cmd    *exec.Cmd
 	url    string
 	output *lockedBuffer
@@ -93,10 +93,10 @@ type service struct {
 }
 
 // startService runs invitesvc with args and waits until it is ready.
-func startService(t *testing.T, args ...string) *service {
+func startService(t *testing.T, args ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &service{url: "http://" + addr, output: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &process{url: "http://" + addr, output: &lockedBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(invitesvcBinary(t), append([]string{"--http-addr", addr, "--jwt-secret", string(secret),
 		"--failed-attempts-burst", "100000", "--failed-attempts-per-minute", "100000", "--invitations-per-org-per-hour", "1000000"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
@@ -129,7 +129,7 @@ func startService(t *testing.T, args ...string) *service {
 }
 
 // kill is kill -9: no drain, no flush.
-func (s *service) kill() {
+func (s *process) kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 }
