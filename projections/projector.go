@@ -45,10 +45,17 @@ func NewProjector(store Store, logger *slog.Logger) *Projector {
 	return &Projector{store: store, logger: logger, changed: make(chan struct{})}
 }
 
-// Project applies the event at stream position seq. An event this build
-// cannot decode is logged and stepped over, so that it cannot stall the read
-// models; ErrGap and store errors are returned for the event to be redelivered.
-func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) (err error) {
+// Project applies the event stored at stream position seq.
+func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) error {
+	e, err := domain.UnmarshalCloudEvent(raw)
+	return p.ProjectDecoded(ctx, seq, e, err)
+}
+
+// ProjectDecoded applies an event already decoded (for a caller that decodes
+// anyway); decodeErr says why it could not be. An event this build cannot
+// decode is logged and stepped over, so that it cannot stall the read models;
+// ErrGap and store errors are returned for the event to be redelivered.
+func (p *Projector) ProjectDecoded(ctx context.Context, seq uint64, e domain.Event, decodeErr error) (err error) {
 	ctx, span := tracer.Start(ctx, "project event", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.Int64("stream.sequence", int64(seq))))
 	defer func() {
@@ -58,8 +65,8 @@ func (p *Projector) Project(ctx context.Context, seq uint64, raw []byte) (err er
 		span.End()
 	}()
 	w := Write{Position: seq}
-	if e, err := domain.UnmarshalCloudEvent(raw); err != nil {
-		p.logger.Error("read models skip an event they cannot decode", "sequence", seq, "error", err)
+	if decodeErr != nil {
+		p.logger.Error("read models skip an event they cannot decode", "sequence", seq, "error", decodeErr)
 	} else if err := p.fill(ctx, &w, e); err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (sc *storeCheck) feed(d *decoded) error {
 		sc.ids.add(d.event)
 	}
 	if d.seq <= sc.target {
-		sc.replay.add(d.message)
+		sc.replay.add(*d)
 	}
 	return nil
 }
@@ -520,9 +520,8 @@ func show(v any) string {
 	return fmt.Sprint(v)
 }
 
-// replay projects messages into memory with the service's projector, on a
-// goroutine of its own: the projector decodes each event once more, and
-// doing so beside the checks keeps verify as fast as the stream.
+// replay projects the decoded messages into memory with the service's
+// projector, on a goroutine of its own beside the checks.
 type replay struct {
 	mem       *projections.MemoryStore
 	projector *projections.Projector
@@ -531,18 +530,18 @@ type replay struct {
 	// stops the service's read models there as well.
 	stuck error
 
-	batch []message
-	queue chan []message
+	batch []decoded
+	queue chan []decoded
 	done  chan error
 }
 
 func (p *replay) start(ctx context.Context) {
-	p.queue, p.done = make(chan []message, 16), make(chan error, 1)
+	p.queue, p.done = make(chan []decoded, 16), make(chan error, 1)
 	go func() {
 		var err error
 		for b := range p.queue {
 			for i := 0; i < len(b) && err == nil && p.stuck == nil; i++ {
-				switch err = p.projector.Project(ctx, b[i].seq, b[i].data); {
+				switch err = p.projector.ProjectDecoded(ctx, b[i].seq, b[i].event, b[i].err); {
 				case err == nil:
 					p.at = b[i].seq
 				case errors.Is(err, projections.ErrGap) || errors.Is(err, projections.ErrVersionConflict):
@@ -556,8 +555,8 @@ func (p *replay) start(ctx context.Context) {
 	}()
 }
 
-func (p *replay) add(m message) {
-	if p.batch = append(p.batch, m); len(p.batch) == decodeBatch {
+func (p *replay) add(d decoded) {
+	if p.batch = append(p.batch, d); len(p.batch) == decodeBatch {
 		p.queue <- p.batch
 		p.batch = nil
 	}
