@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -38,8 +39,9 @@ func main() {
 }
 
 type settings struct {
-	httpAddr string
-	logLevel string
+	httpAddr       string
+	logLevel       string
+	trustedProxies string
 	service.Config
 }
 
@@ -64,6 +66,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", 10, "failed token look-ups and accepts allowed per client address per minute")
 	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", 20, "failed token look-ups and accepts allowed at once per client address")
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", 1000, "invitations one organization may create per hour (per replica), then 429")
+	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -92,7 +95,20 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if err := errors.Join(errs...); err != nil {
 		return s, err
 	}
-	return s, s.validate()
+	if err := s.validate(); err != nil {
+		return s, err
+	}
+	for _, cidr := range strings.Split(s.trustedProxies, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, prefix)
+	}
+	return s, nil
 }
 
 func (s settings) validate() error {

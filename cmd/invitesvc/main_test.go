@@ -32,6 +32,8 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{[]string{"--failed-attempts-burst", "0"}, nil, "--failed-attempts"},
 		{nil, map[string]string{"INVITESVC_STREAM_REPLICAS": "three"}, "INVITESVC_STREAM_REPLICAS"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,nope"}, nil, "--trusted-proxies"},
+		{[]string{"--otlp-endpoint", "localhost:4318"}, nil, "--otlp-endpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

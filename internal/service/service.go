@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,6 +47,8 @@ type Config struct {
 	// and accepts per client address.
 	FailuresPerMinute float64
 	FailureBurst      int
+	// TrustedProxies are load balancers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
@@ -130,15 +133,16 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	handlers := commands.New(s.events, s.projector, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
 	s.Handler = httpapi.New(httpapi.Deps{
-		Commands: handlers,
-		Queries:  projections.NewQueries(s.store, cfg.Now),
-		Events:   s.events,
-		Verifier: verifier,
-		Limiter:  httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
-		Invites:  httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
-		Logger:   cfg.Logger,
-		Metrics:  registry,
-		Now:      cfg.Now,
+		Commands:       handlers,
+		Queries:        projections.NewQueries(s.store, cfg.Now),
+		Events:         s.events,
+		Verifier:       verifier,
+		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
+		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         cfg.Logger,
+		Metrics:        registry,
+		Now:            cfg.Now,
 		Extra: map[string]http.Handler{
 			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") }),
 			"/readyz":  http.HandlerFunc(s.readyz),

@@ -49,11 +49,21 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 }
 
 // EnsureStream creates the stream, or updates it to the wanted settings.
+// A cluster may leave a request unanswered (two clients creating the stream
+// at once, a stream still electing its leader), so each attempt is bounded
+// and an unanswered one retried until ctx ends; any other error is final.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	if _, err := js.CreateOrUpdateStream(ctx, StreamConfig(replicas)); err != nil {
-		return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := js.CreateOrUpdateStream(attempt, StreamConfig(replicas))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
+			return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+		}
 	}
-	return nil
 }
 
 // Store is the event store on one NATS connection.

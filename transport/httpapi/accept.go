@@ -44,13 +44,14 @@ func (s *server) writeAccepted(w http.ResponseWriter, res commands.AcceptInvitat
 // limited runs a token-guessable operation under the failure limiter: a
 // client over its limit is refused, and each failure is charged.
 func (s *server) limited(r *http.Request, op func() error) error {
-	if err := s.Limiter.check(r, s.Now()); err != nil {
+	client := s.clientAddress(r)
+	if err := s.Limiter.check(client, s.Now()); err != nil {
 		return err
 	}
 	err := op()
 	var de *domain.Error
 	if errors.As(err, &de) {
-		s.Limiter.failed(r, s.Now())
+		s.Limiter.failed(client, s.Now())
 	}
 	return err
 }

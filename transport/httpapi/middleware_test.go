@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -43,6 +44,29 @@ func TestRequestIDKeptWhenSane(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		if got := rec.Header().Get("X-Request-Id"); (got == in) != kept || got == "" {
 			t.Errorf("X-Request-Id %q answered %q", in, got)
+		}
+	}
+}
+
+func TestClientAddressBehindTrustedProxies(t *testing.T) {
+	s := &server{Deps{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	tests := []struct{ peer, forwarded, want string }{
+		{"192.0.2.7:5555", "", "192.0.2.7"},
+		{"192.0.2.7:5555", "203.0.113.9", "192.0.2.7"},                          // not a proxy: its header is ignored
+		{"10.1.2.3:5555", "203.0.113.9", "203.0.113.9"},                         // the balancer names the client
+		{"10.1.2.3:5555", "198.51.100.1, 203.0.113.9, 10.9.9.9", "203.0.113.9"}, // forged left part ignored
+		{"10.1.2.3:5555", "garbage, 203.0.113.9", "203.0.113.9"},
+		{"10.1.2.3:5555", "", "10.1.2.3"},
+		{"[::1]:5555", "2001:db8::5", "2001:db8::5"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.peer
+		if tt.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", tt.forwarded)
+		}
+		if got := s.clientAddress(r); got != tt.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tt.peer, tt.forwarded, got, tt.want)
 		}
 	}
 }

@@ -1,9 +1,10 @@
 package httpapi
 
 import (
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,13 +93,13 @@ func NewFailureLimiter(perMinute float64, burst int) *FailureLimiter {
 
 const tooManyFailures = "Too many failed attempts from this address; retry later."
 
-func (l *FailureLimiter) check(r *http.Request, now time.Time) error {
-	return l.keyedLimiter.check(clientAddress(r), now, tooManyFailures)
+func (l *FailureLimiter) check(client string, now time.Time) error {
+	return l.keyedLimiter.check(client, now, tooManyFailures)
 }
 
 // failed charges one failure to the client.
-func (l *FailureLimiter) failed(r *http.Request, now time.Time) {
-	l.bucket(clientAddress(r), now).AllowN(now, 1)
+func (l *FailureLimiter) failed(client string, now time.Time) {
+	l.bucket(client, now).AllowN(now, 1)
 }
 
 // InviteLimiter limits the invitations an organization creates per hour,
@@ -114,10 +115,37 @@ func (l *InviteLimiter) take(org string, n int, now time.Time) error {
 	return l.keyedLimiter.take(org, n, now, "This organization has created too many invitations this hour; retry later.")
 }
 
-func clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddress is the address of the client: the connection's peer, or,
+// when that peer is a trusted proxy, the nearest address in X-Forwarded-For
+// that is not one (a client can prepend anything to the header, so it is
+// read from the right).
+func (s *server) clientAddress(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	addr := peer.Addr().Unmap()
+	if !s.trusted(addr) {
+		return addr.String()
+	}
+	forwarded := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(forwarded) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(forwarded[i]))
+		if err != nil {
+			break
+		}
+		if addr = hop.Unmap(); !s.trusted(addr) {
+			break
+		}
+	}
+	return addr.String()
+}
+
+func (s *server) trusted(addr netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -39,9 +40,12 @@ type Deps struct {
 	Verifier Verifier
 	Limiter  *FailureLimiter
 	Invites  *InviteLimiter
-	Logger   *slog.Logger
-	Metrics  prometheus.Registerer
-	Now      func() time.Time
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client, for the per-client limits.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Metrics        prometheus.Registerer
+	Now            func() time.Time
 	// Extra routes outside /api/v1 (health, metrics), added as they are.
 	Extra map[string]http.Handler
 }
