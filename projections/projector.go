@@ -125,8 +125,10 @@ func (p *Projector) state() (uint64, <-chan struct{}) {
 	return p.applied, p.changed
 }
 
-// waitLimit bounds how long a command waits for its events to show.
-const waitLimit = 5 * time.Second
+// waitLimit bounds how long a command waits for its events to show. It
+// outlasts a consumer's failover in a cluster (election, then redelivery
+// after ackWait), and stays under the HTTP server's write timeout.
+const waitLimit = 20 * time.Second
 
 // WaitFor returns once the read store has applied seq. Another replica may
 // apply it to a shared store, so the store's checkpoint is polled as well.

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
@@ -157,7 +158,7 @@ func TestStreamLeaderKilledUnderLoad(t *testing.T) {
 	for _, id := range acknowledged {
 		for _, r := range replicas {
 			if status, _ := call(r.URL, "GET", api+"/acme/invitations/"+id, adminToken, nil); status != http.StatusOK {
-				t.Fatalf("acknowledged invitation %s: %d on %s", id, status, r.URL)
+				t.Fatalf("acknowledged invitation %s: %d on %s; %s", id, status, r.URL, inStream(t, natsURL, id))
 			}
 		}
 	}
@@ -189,4 +190,23 @@ func streamLeader(t *testing.T, natsURL string) string {
 		t.Fatalf("stream is not at three replicas: %+v %v", info.Cluster, err)
 	}
 	return info.Cluster.Leader
+}
+
+// inStream says whether an invitation's events are in the stream, to tell a
+// lost write from a read model that lags.
+func inStream(t *testing.T, natsURL, id string) string {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	store, _ := eventstore.New(nc)
+	events, _, err := store.Load(context.Background(), domain.StreamID{Kind: domain.KindInvitation, OrganizationID: "acme", Key: id})
+	switch {
+	case err != nil:
+		return err.Error()
+	case len(events) == 0:
+		return "its events are NOT in the stream: an acknowledged write was lost"
+	}
+	return "its events are in the stream: the read model did not show them before the answer"
 }
