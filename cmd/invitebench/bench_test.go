@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/projections/redisstore"
+)
+
+// The projection's Redis write, and the Redis reads of a token look-up,
+// against a private redis-server on a free port (or REDIS_URL, keys under a
+// prefix of their own), one call at a time: each is Redis round trips.
+//
+//	go test -run XXX -bench Redis -benchmem ./cmd/invitebench/
+
+func benchRedis(b *testing.B) (*redis.Client, string) {
+	b.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		r, err := startRedisServer(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(r.stop)
+		url = r.url
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	prefix := "invitebench-" + randomHex(4) + ":"
+	b.Cleanup(func() {
+		_, _ = deleteKeys(context.Background(), rdb, prefix)
+		_ = rdb.Close()
+	})
+	return rdb, prefix
+}
+
+// BenchmarkRedisProjectCreated projects invitation.created events into the
+// Redis store, as the service's projector does: decode, read the stored
+// invitation, apply the write script.
+func BenchmarkRedisProjectCreated(b *testing.B) {
+	ctx := context.Background()
+	rdb, prefix := benchRedis(b)
+	p := projections.NewProjector(redisstore.New(rdb, prefix), quietLogger())
+	now := time.Now()
+	events := make([][]byte, b.N)
+	for i := range events {
+		e := createEvents(fmt.Sprintf("org-%d", i/500), fmt.Sprintf("person.%d@invitebench.example", i), now)[0]
+		data, err := domain.MarshalCloudEvent(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events[i] = data
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, data := range events {
+		if err := p.Project(ctx, uint64(i+1), data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisApply is the write script alone (one round trip), without
+// decoding or the read before it.
+func BenchmarkRedisApply(b *testing.B) {
+	ctx := context.Background()
+	rdb, prefix := benchRedis(b)
+	store := redisstore.New(rdb, prefix)
+	now := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		inv := projections.Invitation{Position: uint64(i), Invitation: domain.Invitation{
+			ID: fmt.Sprint("inv-", i), OrganizationID: "acme", Email: "someone@example.com", Role: domain.RoleMember,
+			TokenSHA256: domain.SHA256(fmt.Sprint("token-", i)), CreatedAt: now, ExpiresAt: now.Add(time.Hour), Version: 1}}
+		if err := store.Apply(ctx, projections.Write{Position: uint64(i), Invitation: &inv}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisLookupReads is what a token look-up asks the Redis store,
+// through projections.Queries: the invitation by token and its
+// organization, each followed by the checkpoint check.
+func BenchmarkRedisLookupReads(b *testing.B) {
+	ctx := context.Background()
+	rdb, prefix := benchRedis(b)
+	store := redisstore.New(rdb, prefix)
+	now := time.Now()
+	const n = 1000
+	tokens := make([]string, n)
+	if err := store.Apply(ctx, projections.Write{Position: 1, Organization: &projections.Organization{ID: "acme", Name: "Acme", CreatedAt: now}}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		tokens[i] = domain.SHA256(fmt.Sprint("token-", i))
+		inv := projections.Invitation{Position: uint64(i + 2), Invitation: domain.Invitation{
+			ID: fmt.Sprint("inv-", i), OrganizationID: "acme", Email: "someone@example.com", Role: domain.RoleMember,
+			TokenSHA256: tokens[i], CreatedAt: now, ExpiresAt: now.Add(time.Hour), Version: 1}}
+		if err := store.Apply(ctx, projections.Write{Position: uint64(i + 2), Invitation: &inv}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := projections.NewQueries(store, time.Now)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		inv, found, err := q.InvitationByToken(ctx, tokens[i%n])
+		if err != nil || !found {
+			b.Fatal(found, err)
+		}
+		if _, _, err := q.Organization(ctx, inv.OrganizationID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisGet is one plain GET: a Redis round trip, the floor of the above.
+func BenchmarkRedisGet(b *testing.B) {
+	ctx := context.Background()
+	rdb, prefix := benchRedis(b)
+	if err := rdb.Set(ctx, prefix+"k", "v", 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rdb.Get(ctx, prefix+"k").Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
