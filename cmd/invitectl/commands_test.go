@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
 const (
@@ -377,8 +378,8 @@ func containsRow(table string, cells []string) bool {
 func TestEventsFollow(t *testing.T) {
 	f := newFixture(t)
 	f.append(t, domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme Corp", Actor: "admin"})
-	follow := func(ctx context.Context, args ...string) (*syncBuffer, <-chan error) {
-		out, done := &syncBuffer{}, make(chan error, 1)
+	follow := func(ctx context.Context, args ...string) (*testkit.Buffer, <-chan error) {
+		out, done := &testkit.Buffer{}, make(chan error, 1)
 		go func() {
 			done <- runContext(ctx, append([]string{"events", "--nats-url", f.url, "--follow"}, args...), out, io.Discard)
 		}()

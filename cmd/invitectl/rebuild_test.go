@@ -15,6 +15,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
@@ -132,7 +133,7 @@ func TestRebuildUnderQueries(t *testing.T) {
 		}
 	})
 
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	err := run(append([]string{"rebuild", "--nats-url", f.url}, rs.flags()...), &out, &errOut)
 	atSwitch.Store(answered.Load())
 	time.Sleep(300 * time.Millisecond) // queries after the switch, and after the cleanup
@@ -255,7 +256,7 @@ func TestRebuildCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	go func() {
 		done <- run(append([]string{"rebuild", "--nats-url", f.url, "--batch", "5"}, rs.flags()...), &out, &errOut)
 	}()

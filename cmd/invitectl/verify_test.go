@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
@@ -207,7 +208,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 			}
 		}
 	}()
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	err := run(append([]string{"verify", "--nats-url", f.url}, rs.flags()...), &out, &errOut)
 	close(done)
 	if err := <-writer; err != nil {

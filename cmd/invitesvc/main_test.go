@@ -9,13 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
 func TestParseRefusesBadSettings(t *testing.T) {
@@ -63,24 +64,6 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	}
 }
 
-// lockedBuffer is written by the process's output copier while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +82,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	dataDir := t.TempDir()
-	var stderr lockedBuffer
+	var stderr testkit.Buffer
 	cmd := exec.Command(bin, "--http-addr", addr, "--data-dir", dataDir, "--nats-listen", natsAddr)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package faults_test
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/auth"
 )
 
@@ -66,29 +66,11 @@ func token(t *testing.T, sub, email string, perms map[string][]string) string {
 	return tok
 }
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // process is one invitesvc process.
 type process struct {
 	cmd    *exec.Cmd
 	url    string
-	output *lockedBuffer
+	output *testkit.Buffer
 	exited chan struct{}
 }
 
@@ -96,7 +78,7 @@ type process struct {
 func startService(t *testing.T, args ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &process{url: "http://" + addr, output: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &process{url: "http://" + addr, output: &testkit.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(invitesvcBinary(t), append([]string{"--http-addr", addr, "--jwt-secret", string(secret),
 		"--failed-attempts-burst", "100000", "--failed-attempts-per-minute", "100000", "--invitations-per-org-per-hour", "1000000"}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -226,7 +225,7 @@ func TestMetricsAndHealth(t *testing.T) {
 // every Redis value after a flow that created, resent and accepted.
 func TestTokensNeverAtRest(t *testing.T) {
 	url := testkit.Redis(t)
-	var logs syncBuffer
+	var logs testkit.Buffer
 	s := startStack(t, url, func(c *service.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -317,22 +316,4 @@ func TestExpiryEventWrittenOnceByEveryReplica(t *testing.T) {
 	if inv.str("status") != "expired" || inv.body["version"] != 2.0 {
 		t.Fatalf("invitation after expiry: %v", inv.raw)
 	}
-}
-
-// syncBuffer is a log sink written by the service while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
