@@ -66,8 +66,3 @@ var (
 	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
 	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
 )
-
-// Invalid reports a field that fails validation.
-func Invalid(message string, fields ...string) *Error {
-	return &Error{Code: CodeInvalidParameter, Message: message, Fields: fields}
-}
