@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -72,6 +73,27 @@ type bench struct {
 	orgs map[string]bool
 	// reads are the invitations the look-up and list steps read.
 	reads *readSet
+	// serviceWarnings counts what the service logged at warn and above.
+	serviceWarnings atomic.Int64
+}
+
+// countingHandler counts the records it handles.
+type countingHandler struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.n.Add(1)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return countingHandler{Handler: h.Handler.WithAttrs(attrs), n: h.n}
+}
+
+func (h countingHandler) WithGroup(name string) slog.Handler {
+	return countingHandler{Handler: h.Handler.WithGroup(name), n: h.n}
 }
 
 func newBench(ctx context.Context, cfg config, log io.Writer) (_ *bench, err error) {
@@ -184,8 +206,10 @@ func (b *bench) startService(ctx context.Context) error {
 		RedisPrefix: b.prefix + "svc:", JWTSecret: string(b.secret),
 		// The limits guard against abuse; a benchmark is the abuse they guard against.
 		FailuresPerMinute: 1e9, FailureBurst: 1 << 30, InvitationsPerHour: 1 << 30,
-		// The access log is formatted at info, as in production, and dropped.
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		// The access log is formatted at info, as in production, and dropped;
+		// warnings and errors are shown with the progress.
+		Logger: slog.New(slog.NewMultiHandler(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}),
+			countingHandler{Handler: slog.NewJSONHandler(b.log, &slog.HandlerOptions{Level: slog.LevelWarn}), n: &b.serviceWarnings})),
 	}
 	if b.cfg.store == "redis" {
 		cfg.RedisURL = b.redisURL

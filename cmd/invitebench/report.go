@@ -116,6 +116,9 @@ type runInfo struct {
 	// LoadAvg is /proc/loadavg at the start and at the end: other work on
 	// the machine shows here.
 	LoadAvg [2]string `json:"loadavg_start_end"`
+	// ServiceWarnings counts the in-process service's log records at warn
+	// and above (shown with the progress on stderr).
+	ServiceWarnings int64 `json:"service_warnings"`
 }
 
 func (b *bench) report(took time.Duration) report {
@@ -129,7 +132,7 @@ func (b *bench) report(took time.Duration) report {
 			OS: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 			CPUModel: cpuModel(), MemTotal: memTotal(), Target: target, Store: b.cfg.store, SyncAlways: b.cfg.syncAlways,
 			Clients: b.cfg.clients, Duration: b.cfg.duration.String(), Args: b.args,
-			LoadAvg: [2]string{b.loadAvg, loadAvg()},
+			LoadAvg: [2]string{b.loadAvg, loadAvg()}, ServiceWarnings: b.serviceWarnings.Load(),
 		},
 		Figures: b.figures,
 	}
@@ -151,9 +154,9 @@ func (r report) header() string {
 	case strings.HasPrefix(r.Run.Target, "running"):
 		fsync = "as the running server is set"
 	}
-	return fmt.Sprintf("invitebench %s: %s, %d CPUs, %s, %s; %s; read store %s; JetStream sync %s; clients %v, %s a step; took %s; load average %s at the start, %s at the end",
+	return fmt.Sprintf("invitebench %s: %s, %d CPUs, %s, %s; %s; read store %s; JetStream sync %s; clients %v, %s a step; took %s; load average %s at the start, %s at the end; the service logged %d warnings",
 		r.Run.Started.Format(time.DateOnly), r.Run.CPUModel, r.Run.CPUs, r.Run.MemTotal, r.Run.GoVersion, r.Run.Target,
-		r.Run.Store, fsync, r.Run.Clients, r.Run.Duration, r.Run.Took, r.Run.LoadAvg[0], r.Run.LoadAvg[1])
+		r.Run.Store, fsync, r.Run.Clients, r.Run.Duration, r.Run.Took, r.Run.LoadAvg[0], r.Run.LoadAvg[1], r.Run.ServiceWarnings)
 }
 
 func (r report) rows() [][]string {
