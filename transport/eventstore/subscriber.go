@@ -50,6 +50,16 @@ func NewSubscriber(js jetstream.JetStream, durable string, resume func(context.C
 // unacknowledged before another replica gets it.
 const ackWait = 5 * time.Second
 
+// A pull request can be lost without a word: sent before a new consumer has
+// a leader, or parked on a server that went down. The iterator notices only
+// when two heartbeats are missed, so they are short (nats.go's defaults,
+// 30 s expiry and 15 s heartbeats, stalled the read models for 30 s after
+// a stream leader was lost).
+const (
+	pullExpiry    = 5 * time.Second
+	pullHeartbeat = time.Second
+)
+
 // Subscribe implements message.Subscriber; the topic is ignored, there is one stream.
 func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
@@ -144,7 +154,8 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) e
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
+	it, err := cons.Messages(jetstream.PullMaxMessages(16),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return err
 	}
