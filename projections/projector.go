@@ -35,6 +35,8 @@ type Projector struct {
 	mu      sync.Mutex
 	applied uint64        // highest position known applied
 	changed chan struct{} // closed and replaced whenever applied grows
+	waiters int           // WaitFor calls waiting
+	polling bool          // a goroutine polls the store's checkpoint for them
 }
 
 // NewProjector returns a projector writing to store.
@@ -131,12 +133,14 @@ func (p *Projector) state() (uint64, <-chan struct{}) {
 const waitLimit = 20 * time.Second
 
 // WaitFor returns once the read store has applied seq. Another replica may
-// apply it to a shared store, so the store's checkpoint is polled as well.
+// apply it to a shared store, so the store's checkpoint is polled as well:
+// by one goroutine for all waiters, since a read per waiter every few
+// milliseconds starved the projector they wait for.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
-	poll := time.NewTicker(2 * time.Millisecond)
-	defer poll.Stop()
+	p.wait(+1)
+	defer p.wait(-1)
 	for {
 		applied, changed := p.state()
 		if applied >= seq {
@@ -144,14 +148,44 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 		}
 		select {
 		case <-changed:
-		case <-poll.C:
-			cp, err := p.store.Checkpoint(ctx)
-			if err == nil && cp >= seq {
-				p.advance(cp)
-			}
 		case <-ctx.Done():
 			p.logger.Warn("read models lag behind a command's events", "sequence", seq, "applied", applied)
 			return nil // the events are durable; the answer stays true
+		}
+	}
+}
+
+// checkpointPoll is how often the checkpoint is read while commands wait.
+const checkpointPoll = 2 * time.Millisecond
+
+// wait counts a waiter in or out, and starts the poller for the first.
+func (p *Projector) wait(delta int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.waiters += delta
+	if p.waiters > 0 && !p.polling {
+		p.polling = true
+		go p.pollCheckpoint()
+	}
+}
+
+// pollCheckpoint reads the store's checkpoint until no one waits.
+func (p *Projector) pollCheckpoint() {
+	tick := time.NewTicker(checkpointPoll)
+	defer tick.Stop()
+	for range tick.C {
+		p.mu.Lock()
+		if p.waiters == 0 {
+			p.polling = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cp, err := p.store.Checkpoint(ctx)
+		cancel()
+		if err == nil {
+			p.advance(cp)
 		}
 	}
 }

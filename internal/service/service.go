@@ -237,9 +237,12 @@ func (s *Service) watchReadStore(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		// Applied first: an event applied between the two reads then raises
+		// the checkpoint, not what it is compared with.
+		applied := s.projector.Applied()
 		cp, err := s.store.Checkpoint(ctx)
-		if err == nil && cp < s.projector.Applied() {
-			s.cfg.Logger.Warn("read store lost events: rebuilding it from the stream", "checkpoint", cp, "applied", s.projector.Applied())
+		if err == nil && cp < applied {
+			s.cfg.Logger.Warn("read store lost events: rebuilding it from the stream", "checkpoint", cp, "applied", applied)
 			s.projector.Reset(cp)
 			s.subscriber.Refeed()
 		}
