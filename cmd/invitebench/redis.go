@@ -150,3 +150,29 @@ func escapeGlob(s string) string {
 	}
 	return b.String()
 }
+
+// redisScriptMicros is the CPU time Redis has spent running scripts
+// (EVALSHA and EVAL), from INFO commandstats.
+func redisScriptMicros(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for _, kv := range strings.Split(stats, ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok && k == "usec" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return 0, err
+				}
+				total += n
+			}
+		}
+	}
+	return total, nil
+}
