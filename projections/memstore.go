@@ -192,13 +192,17 @@ func (s *MemoryStore) Invitation(_ context.Context, organizationID, id string) (
 	return Invitation{}, false, nil
 }
 
-func (s *MemoryStore) InvitationByToken(_ context.Context, tokenSHA256 string) (Invitation, bool, error) {
+func (s *MemoryStore) InvitationByToken(_ context.Context, tokenSHA256 string) (TokenMatch, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	m := TokenMatch{Checkpoint: s.checkpoint}
 	if p := s.tokens[tokenSHA256]; p != nil {
-		return *p, true, nil
+		m.Invitation, m.Found = *p, true
+		if o := s.orgs[p.OrganizationID]; o != nil && o.org != nil {
+			m.Organization = *o.org
+		}
 	}
-	return Invitation{}, false, nil
+	return m, nil
 }
 
 func (s *MemoryStore) Invitations(_ context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) ([]Invitation, error) {

@@ -195,8 +195,8 @@ func (p *Projector) Ready(ctx context.Context) error { return unavailable(p.stor
 
 // InvitationIDByToken resolves a token hash through the token index.
 func (p *Projector) InvitationIDByToken(ctx context.Context, tokenSHA256 string) (string, string, bool, error) {
-	inv, found, err := p.store.InvitationByToken(ctx, tokenSHA256)
-	return inv.OrganizationID, inv.ID, found, unavailable(err)
+	m, err := p.store.InvitationByToken(ctx, tokenSHA256)
+	return m.Invitation.OrganizationID, m.Invitation.ID, m.Found, unavailable(err)
 }
 
 // Applied is the highest position this process knows the read store holds.

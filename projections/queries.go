@@ -74,10 +74,15 @@ func (q *Queries) Invitation(ctx context.Context, organizationID, id string) (In
 	return inv, found, q.checked(ctx, before, err)
 }
 
-func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (Invitation, bool, error) {
+// InvitationByToken reads the invitation a token names and its organization
+// in one store call, whose checkpoint spares checked's second one.
+func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (TokenMatch, error) {
 	before := q.highest.Load()
-	inv, found, err := q.store.InvitationByToken(ctx, tokenSHA256)
-	return inv, found, q.checked(ctx, before, err)
+	m, err := q.store.InvitationByToken(ctx, tokenSHA256)
+	if err != nil {
+		return m, unavailable(err)
+	}
+	return m, q.checkpointed(before, m.Checkpoint)
 }
 
 // ErrRebuilding is the store answering from behind a checkpoint it had
@@ -97,6 +102,13 @@ func (q *Queries) checked(ctx context.Context, before uint64, err error) error {
 	if err != nil {
 		return unavailable(err)
 	}
+	return q.checkpointed(before, cp)
+}
+
+// checkpointed is checked once the checkpoint cp, read after the data, is
+// known: it refuses the read if cp is below before, and raises the highest
+// checkpoint seen to cp.
+func (q *Queries) checkpointed(before, cp uint64) error {
 	if cp < before {
 		return ErrRebuilding
 	}

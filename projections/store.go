@@ -107,6 +107,17 @@ var (
 	ErrVersionConflict = errors.New("read store: invitation version conflict")
 )
 
+// TokenMatch is what a token look-up reads in one store call.
+type TokenMatch struct {
+	Invitation Invitation
+	// Organization is the invitation's; zero when either is not stored.
+	Organization Organization
+	Found        bool
+	// Checkpoint is the store's, read after the rest, for the check that
+	// the store did not go back (see Queries).
+	Checkpoint uint64
+}
+
 // Store keeps the read models. Every method is safe for concurrent use.
 // Errors other than the ones above mean the store could not be reached.
 type Store interface {
@@ -119,8 +130,9 @@ type Store interface {
 	Organization(ctx context.Context, id string) (Organization, bool, error)
 	Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error)
 	// InvitationByToken finds the invitation whose current token has this
-	// SHA-256, unless it was cancelled.
-	InvitationByToken(ctx context.Context, tokenSHA256 string) (Invitation, bool, error)
+	// SHA-256, unless it was cancelled, with its organization, and the
+	// checkpoint read after both: a token look-up in one call.
+	InvitationByToken(ctx context.Context, tokenSHA256 string) (TokenMatch, error)
 	// Invitations returns up to n invitations of the bucket, scanning from
 	// cursor (exclusive) in the direction given, in scan order.
 	Invitations(ctx context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) ([]Invitation, error)

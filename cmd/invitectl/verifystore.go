@@ -368,11 +368,11 @@ func (it item) read(ctx context.Context, s projections.Store) (any, error) {
 	case itemInvitation:
 		return found(s.Invitation(ctx, it.org, it.id))
 	case itemToken:
-		inv, ok, err := s.InvitationByToken(ctx, it.id)
-		if !ok || err != nil {
+		m, err := s.InvitationByToken(ctx, it.id)
+		if !m.Found || err != nil {
 			return nil, err
 		}
-		return inv.OrganizationID + "/" + inv.ID, nil
+		return m.Invitation.OrganizationID + "/" + m.Invitation.ID, nil
 	case itemMember:
 		return found(s.Member(ctx, it.org, it.id))
 	case itemBucket:

@@ -129,8 +129,9 @@ func TestRebuildSwitchesAtOnce(t *testing.T) {
 		t.Fatalf("the service's next write: %v; want already applied", err)
 	}
 	applyAll(t, live, ws[6:])
-	if inv, ok, err := live.InvitationByToken(ctx, ws[7].Invitation.TokenSHA256); err != nil || !ok || inv.ID != ws[7].Invitation.ID {
-		t.Fatalf("token of %s after the switch: %+v, %v, %v", ws[7].Invitation.ID, inv, ok, err)
+	if m, err := live.InvitationByToken(ctx, ws[7].Invitation.TokenSHA256); err != nil || !m.Found || m.Invitation.ID != ws[7].Invitation.ID ||
+		m.Organization.Name != "Acme" || m.Checkpoint != 9 {
+		t.Fatalf("token of %s after the switch: %+v, %v", ws[7].Invitation.ID, m, err)
 	}
 
 	n, err := r.Cleanup(ctx)

@@ -341,13 +341,26 @@ local r = redis.call('HMGET', base .. ARGV[3], 'doc', 'p')
 if not r[1] then return {} end
 return r
 `)
-	// tokenScript reads the invitation that the token key of ARGV[3] names.
+	// tokenScript is a token look-up in one call: for the token ARGV[3], the
+	// checkpoint, the doc and position of the invitation its key names, and
+	// the doc of that invitation's organization ('' for none). The
+	// organization id is the hash tag of the invitation key, which spares
+	// decoding the doc. A miss reads keys that never exist (ids are not
+	// empty), so that it runs the same commands as a hit.
 	tokenScript = newScript(`
 local key = redis.call('GET', base .. 'tok:' .. ARGV[3])
-if not key then return {} end
+local org = ''
+if key then
+  org = string.match(key, '^inv:{([^}]*)}:', #base + 1)
+else
+  key = base .. 'inv:{}:'
+end
 local r = redis.call('HMGET', key, 'doc', 'p')
-if not r[1] then return {} end
-return r
+-- A key of another generation (see Keys) has another base: the doc knows.
+if not org then org = r[1] and cjson.decode(r[1]).org or '' end
+local o = redis.call('GET', base .. 'org:{' .. org .. '}')
+local cp = redis.call('GET', base .. 'checkpoint') or '0'
+return {cp, r[1] or '', r[2] or '', o or ''}
 `)
 )
 
@@ -388,8 +401,38 @@ func (s *Store) Invitation(ctx context.Context, organizationID, id string) (proj
 	return record(ctx, s, recordScript, decodeInvitation, invKey(organizationID, id))
 }
 
-func (s *Store) InvitationByToken(ctx context.Context, tokenSHA256 string) (projections.Invitation, bool, error) {
-	return record(ctx, s, tokenScript, decodeInvitation, tokenSHA256)
+func (s *Store) InvitationByToken(ctx context.Context, tokenSHA256 string) (projections.TokenMatch, error) {
+	var m projections.TokenMatch
+	r, err := s.run(ctx, tokenScript, tokenSHA256).StringSlice()
+	if err != nil {
+		return m, fmt.Errorf("redisstore: token look-up: %w", err)
+	}
+	if len(r) != 4 {
+		return m, fmt.Errorf("redisstore: token look-up: malformed reply of %d items", len(r))
+	}
+	cp, err := strconv.ParseUint(r[0], 10, 64)
+	if err != nil {
+		return m, fmt.Errorf("redisstore: checkpoint %q: %w", r[0], err)
+	}
+	if r[1] == "" {
+		return projections.TokenMatch{Checkpoint: cp}, nil
+	}
+	inv, err := decodeInvitation(r[1], r[2])
+	if err != nil {
+		return m, err
+	}
+	var org projections.Organization
+	if r[3] != "" {
+		if err := json.Unmarshal([]byte(r[3]), &org); err != nil {
+			return m, fmt.Errorf("redisstore: organization %s: %w", inv.OrganizationID, err)
+		}
+		// The script found the organization by the key's name: the answer
+		// must be the one the doc names.
+		if org.ID != inv.OrganizationID {
+			return m, fmt.Errorf("redisstore: token of invitation %s/%s found organization %q", inv.OrganizationID, inv.ID, org.ID)
+		}
+	}
+	return projections.TokenMatch{Invitation: inv, Organization: org, Found: true, Checkpoint: cp}, nil
 }
 
 // scanScript returns doc, position pairs of up to ARGV[6] records of the

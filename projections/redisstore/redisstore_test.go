@@ -159,7 +159,7 @@ func TestUnreachable(t *testing.T) {
 		"Checkpoint":        func() error { _, err := s.Checkpoint(ctx); return err },
 		"Organization":      func() error { _, _, err := s.Organization(ctx, "acme"); return err },
 		"Invitation":        func() error { _, _, err := s.Invitation(ctx, "acme", "a"); return err },
-		"InvitationByToken": func() error { _, _, err := s.InvitationByToken(ctx, "ab12"); return err },
+		"InvitationByToken": func() error { _, err := s.InvitationByToken(ctx, "ab12"); return err },
 		"Invitations": func() error {
 			_, err := s.Invitations(ctx, "acme", projections.BucketAll, 0, projections.Older, 10)
 			return err

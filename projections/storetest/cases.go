@@ -222,6 +222,7 @@ func testCreationPosition(t *testing.T, s projections.Store) {
 
 func testTokenIndex(t *testing.T, s projections.Store) {
 	f := &feed{t: t, s: s}
+	f.org("acme", "Acme")
 	a := f.invite("acme", "a")
 	wantToken(t, s, a.TokenSHA256, &a)
 
@@ -251,10 +252,21 @@ func testTokenIndex(t *testing.T, s projections.Store) {
 	wantToken(t, s, c1, nil)
 	wantToken(t, s, c.TokenSHA256, nil)
 
-	// The index spans organizations.
+	// The index spans organizations; one never stored leaves the match's
+	// organization zero.
 	d := f.invite("other", "d")
 	wantToken(t, s, d.TokenSHA256, &d)
 	wantToken(t, s, a.TokenSHA256, &a)
+	if m, err := s.InvitationByToken(t.Context(), d.TokenSHA256); err != nil || m.Organization != (projections.Organization{}) {
+		t.Fatalf("InvitationByToken(d) = %+v, %v; want no organization", m, err)
+	}
+
+	// A match reads the organization as it is now.
+	f.org("acme", "Acme Corp")
+	wantToken(t, s, a.TokenSHA256, &a)
+	if m, err := s.InvitationByToken(t.Context(), a.TokenSHA256); err != nil || m.Organization.Name != "Acme Corp" {
+		t.Fatalf("InvitationByToken(a) = %+v, %v; want the renamed organization", m, err)
+	}
 }
 
 func testInvitationScans(t *testing.T, s projections.Store) {
@@ -415,6 +427,7 @@ func testConcurrentApply(t *testing.T, s projections.Store) {
 func testConcurrentReaders(t *testing.T, s projections.Store) {
 	const count = 40
 	f := &feed{t: t, s: s}
+	f.org("acme", "Acme")
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -445,9 +458,10 @@ func testConcurrentReaders(t *testing.T, s projections.Store) {
 						}
 					}
 				}
-				if inv, ok, err := s.InvitationByToken(ctx, tokenHash("i1", 1)); err != nil ||
-					ok && (inv.ID != "i1" || inv.TokenSHA256 != tokenHash("i1", 1) || !inv.CancelledAt.IsZero()) {
-					t.Errorf("InvitationByToken(i1) = %+v, %v, %v", inv, ok, err)
+				if m, err := s.InvitationByToken(ctx, tokenHash("i1", 1)); err != nil || m.Checkpoint < last ||
+					m.Found && (m.Invitation.ID != "i1" || m.Invitation.TokenSHA256 != tokenHash("i1", 1) ||
+						!m.Invitation.CancelledAt.IsZero() || m.Organization.ID != "acme") {
+					t.Errorf("InvitationByToken(i1) = %+v, %v after checkpoint %d", m, err, last)
 				}
 				ms, err := s.Members(ctx, "acme", 0, projections.Older, 10)
 				if err != nil {

@@ -156,17 +156,30 @@ func wantNoInvitation(t *testing.T, s projections.Store, orgID, id string) {
 	}
 }
 
-// wantToken checks the token index: want nil means not found.
+// wantToken checks the token index: want nil means not found. A match also
+// carries the invitation's organization as stored (zero when it is not) and
+// the checkpoint.
 func wantToken(t *testing.T, s projections.Store, tokenSHA256 string, want *projections.Invitation) {
 	t.Helper()
-	got, ok, err := s.InvitationByToken(t.Context(), tokenSHA256)
+	ctx := t.Context()
+	cp, err := s.Checkpoint(ctx)
+	if err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	wantMatch := projections.TokenMatch{Checkpoint: cp}
+	if want != nil {
+		org, _, err := s.Organization(ctx, want.OrganizationID)
+		if err != nil {
+			t.Fatalf("Organization(%s): %v", want.OrganizationID, err)
+		}
+		wantMatch.Invitation, wantMatch.Organization, wantMatch.Found = *want, org, true
+	}
+	got, err := s.InvitationByToken(ctx, tokenSHA256)
 	switch {
 	case err != nil:
 		t.Fatalf("InvitationByToken(%.8s…): %v", tokenSHA256, err)
-	case want == nil && ok:
-		t.Fatalf("InvitationByToken(%.8s…) found %+v; want not found", tokenSHA256, got)
-	case want != nil && (!ok || got != *want):
-		t.Fatalf("InvitationByToken(%.8s…) = %+v, %v; want %+v", tokenSHA256, got, ok, *want)
+	case got != wantMatch:
+		t.Fatalf("InvitationByToken(%.8s…) = %+v; want %+v", tokenSHA256, got, wantMatch)
 	}
 }
 
@@ -232,7 +245,7 @@ type snapshot struct {
 	Orgs        map[string]projections.Organization
 	Invitations map[string]projections.Invitation   // by org/id
 	Lists       map[string][]projections.Invitation // by org/bucket
-	Tokens      map[string]projections.Invitation
+	Tokens      map[string]projections.TokenMatch
 	Members     map[string]projections.Member // by org/user
 	MemberLists map[string][]projections.Member
 }
@@ -246,7 +259,7 @@ func takeSnapshot(t *testing.T, s projections.Store, p probe) snapshot {
 	t.Helper()
 	ctx := t.Context()
 	snap := snapshot{Orgs: map[string]projections.Organization{}, Invitations: map[string]projections.Invitation{},
-		Lists: map[string][]projections.Invitation{}, Tokens: map[string]projections.Invitation{},
+		Lists: map[string][]projections.Invitation{}, Tokens: map[string]projections.TokenMatch{},
 		Members: map[string]projections.Member{}, MemberLists: map[string][]projections.Member{}}
 	must := func(err error) {
 		t.Helper()
@@ -287,10 +300,10 @@ func takeSnapshot(t *testing.T, s projections.Store, p probe) snapshot {
 		snap.MemberLists[org] = l
 	}
 	for _, tok := range p.tokens {
-		inv, ok, err := s.InvitationByToken(ctx, tok)
+		m, err := s.InvitationByToken(ctx, tok)
 		must(err)
-		if ok {
-			snap.Tokens[tok] = inv
+		if m.Found {
+			snap.Tokens[tok] = m
 		}
 	}
 	return snap
