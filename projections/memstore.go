@@ -60,6 +60,22 @@ func (s *MemoryStore) Checkpoint(context.Context) (uint64, error) {
 func (s *MemoryStore) Apply(_ context.Context, w Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.apply(w)
+}
+
+func (s *MemoryStore) ApplyBatch(_ context.Context, writes []Write) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, w := range writes {
+		if err := s.apply(w); err != nil {
+			return i, err
+		}
+	}
+	return len(writes), nil
+}
+
+// apply is Apply with the lock held.
+func (s *MemoryStore) apply(w Write) error {
 	switch {
 	case w.Position <= s.checkpoint:
 		return ErrAlreadyApplied

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,10 +21,6 @@ import (
 )
 
 var tracer = otel.Tracer("github.com/invitesvc/invitesvc/projections")
-
-// MetadataSequence is the watermill metadata key holding an event's stream
-// sequence; the subscriber sets it, the projector reads it.
-const MetadataSequence = "stream_sequence"
 
 // Projector applies events to the read store, one at a time, in stream order.
 type Projector struct {
@@ -69,7 +64,7 @@ func (p *Projector) ProjectDecoded(ctx context.Context, seq uint64, e domain.Eve
 	w := Write{Position: seq}
 	if decodeErr != nil {
 		p.logger.Error("read models skip an event they cannot decode", "sequence", seq, "error", decodeErr)
-	} else if err := p.fill(ctx, &w, e); err != nil {
+	} else if err := p.fill(ctx, p.store, &w, e); err != nil {
 		return err
 	}
 	if err := p.store.Apply(ctx, w); err != nil && !errors.Is(err, ErrAlreadyApplied) {
@@ -79,21 +74,31 @@ func (p *Projector) ProjectDecoded(ctx context.Context, seq uint64, e domain.Eve
 	return nil
 }
 
+// reader is what fill reads: the store, or a batch's view of it.
+type reader interface {
+	Organization(ctx context.Context, id string) (Organization, bool, error)
+	Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error)
+}
+
 // fill computes the write for e from the stored state it changes.
-func (p *Projector) fill(ctx context.Context, w *Write, e domain.Event) error {
+func (p *Projector) fill(ctx context.Context, reads reader, w *Write, e domain.Event) error {
 	switch d := e.Data.(type) {
 	case domain.OrganizationRegistered:
 		w.Organization = &Organization{ID: d.OrganizationID, Name: d.Name, CreatedAt: e.Time}
 	case domain.OrganizationRenamed:
-		org, _, err := p.store.Organization(ctx, d.OrganizationID)
+		org, _, err := reads.Organization(ctx, d.OrganizationID)
 		if err != nil {
 			return err
 		}
 		org.ID, org.Name = d.OrganizationID, d.Name
 		w.Organization = &org
-	case domain.InvitationCreated, domain.InvitationResent, domain.InvitationAccepted, domain.InvitationCancelled, domain.InvitationExpired:
+	case domain.InvitationCreated:
+		inv := Invitation{Position: w.Position}
+		inv.Apply(e)
+		w.Invitation = &inv
+	case domain.InvitationResent, domain.InvitationAccepted, domain.InvitationCancelled, domain.InvitationExpired:
 		id := domain.StreamOf(d)
-		inv, found, err := p.store.Invitation(ctx, id.OrganizationID, id.Key)
+		inv, found, err := reads.Invitation(ctx, id.OrganizationID, id.Key)
 		if err != nil {
 			return err
 		}
@@ -205,13 +210,14 @@ func (p *Projector) Applied() uint64 {
 	return applied
 }
 
-// handle is the watermill handler: one message, one event.
+// handle is the watermill handler: one message, a batch of consecutive
+// events (see EncodeBatch).
 func (p *Projector) handle(msg *message.Message) error {
-	seq, err := strconv.ParseUint(msg.Metadata.Get(MetadataSequence), 10, 64)
+	events, err := DecodeBatch(msg.Payload)
 	if err != nil {
-		return fmt.Errorf("message %s without stream sequence: %w", msg.UUID, err)
+		return fmt.Errorf("message %s: %w", msg.UUID, err)
 	}
-	return p.Project(msg.Context(), seq, msg.Payload)
+	return p.ProjectBatch(msg.Context(), events)
 }
 
 // NewRouter runs the projector behind watermill's router: panics become

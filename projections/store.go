@@ -126,6 +126,10 @@ type Store interface {
 	// Apply applies w if w.Position is exactly Checkpoint()+1, atomically
 	// with moving the checkpoint there; else ErrAlreadyApplied or ErrGap.
 	Apply(ctx context.Context, w Write) error
+	// ApplyBatch applies writes in order as Apply would, one after the
+	// other, in as few round trips as it can, and stops at the first
+	// refused: it returns how many it applied and why the next was refused.
+	ApplyBatch(ctx context.Context, writes []Write) (int, error)
 
 	Organization(ctx context.Context, id string) (Organization, bool, error)
 	Invitation(ctx context.Context, organizationID, id string) (Invitation, bool, error)

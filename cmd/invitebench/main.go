@@ -89,7 +89,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.lagRate, "lag-rate", 2000, "commands per second offered in the lag step (each a create: invitation.created and email.reserved)")
 	fs.BoolVar(&c.lagBatch, "lag-batch", false, "lag step: append each command as the service does, one atomic batch, instead of two plain publishes (an R1 file stream cannot take 2,000 batches a second)")
 	fs.IntVar(&c.rebuildEvents, "rebuild-events", 1_000_000, "events in the stream the rebuild step replays")
-	fs.IntVar(&c.rebuildServiceEvents, "rebuild-service-events", 100_000, "events the service's own catch-up path (durable consumer, one event in flight) replays into Redis; 0 skips it")
+	fs.IntVar(&c.rebuildServiceEvents, "rebuild-service-events", 100_000, "events the service's own catch-up path (durable consumer, batches of up to 256 events) replays into Redis; 0 skips it")
 	fs.IntVar(&c.memoryInvitations, "memory-invitations", 100_000, "invitations loaded by the memory step")
 	fs.DurationVar(&c.memorySettle, "memory-settle", 15*time.Second, "memory step: wait this long before each RSS reading, for JetStream's block caches (kept 10s after their last use) to expire")
 	fs.IntVar(&c.listLimit, "list-limit", 10, "invitations in the list page the list step reads (10 to 100)")

@@ -21,8 +21,8 @@ import (
 // append to the read model showing it, under a steady open-loop load.
 //
 // It runs the service's projection pipeline itself, built exactly as
-// internal/service builds it (eventstore.Subscriber, a pull consumer with one
-// event in flight, behind the projector's watermill router, into the
+// internal/service builds it (eventstore.Subscriber, a pull consumer passing
+// batches of the events that arrived, behind the projector's watermill router, into the
 // configured read store), on a fresh JetStream server with the run's
 // settings, so that nothing else consumes or writes meanwhile. A scheduler
 // offers --lag-rate commands a second, each a create of one invitation

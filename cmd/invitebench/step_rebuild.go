@@ -112,8 +112,8 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 				return fmt.Errorf("catch-up into %s: %w", kind, err)
 			}
 			b.add("rebuild", fmt.Sprintf("service catch-up into %s, first %d events", kind, m),
-				valueMeasure("durable pull consumer, 1 in flight → watermill → projector", rate, "events/s"), &rawM,
-				"what service.Start and a refeed run: eventstore.Subscriber acknowledges each event before the next is delivered (MaxAckPending 1)")
+				valueMeasure("durable pull consumer → watermill → projector, in batches", rate, "events/s"), &rawM,
+				"what service.Start and a refeed run: eventstore.Subscriber passes up to 256 events at once (MaxAckPending 256), the projector applies them in one pipeline of script calls")
 			if kind == "redis" {
 				if _, err := deleteKeys(ctx, b.rdb, prefix); err != nil {
 					return err

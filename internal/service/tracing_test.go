@@ -36,10 +36,10 @@ func TestTraceFollowsACommandIntoItsProjection(t *testing.T) {
 		for _, sp := range spans.GetSpans().Snapshots() {
 			byName[sp.Name()] = sp
 		}
-		return byName["project event"] != nil
+		return byName["project events"] != nil
 	})
 	httpSpan := byName["POST /api/v1/organizations/{organization_id}/invitations"]
-	command, appended, projected := byName["command create_invitations"], byName["jetstream append"], byName["project event"]
+	command, appended, projected := byName["command create_invitations"], byName["jetstream append"], byName["project events"]
 	if httpSpan == nil || command == nil || appended == nil {
 		t.Fatalf("spans %v", keys(byName))
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/invitesvc/invitesvc/projections"
 )
 
@@ -30,10 +28,6 @@ type Loader struct {
 
 var _ projections.Store = (*Loader)(nil)
 
-// writesPerCall is how many writes one script call applies: enough to make
-// the call's own cost small, few enough to keep Redis answering others.
-const writesPerCall = 50
-
 // NewLoader returns a loader into target, which must be empty.
 func NewLoader(target *Store, batch int) *Loader {
 	return &Loader{MemoryStore: projections.NewMemoryStore(), target: target, batch: max(batch, 1)}
@@ -55,6 +49,17 @@ func (l *Loader) Apply(ctx context.Context, w projections.Write) error {
 		return l.send(ctx)
 	}
 	return nil
+}
+
+// ApplyBatch applies the writes one by one: the memory copy's own ApplyBatch
+// would leave Redis out.
+func (l *Loader) ApplyBatch(ctx context.Context, writes []projections.Write) (int, error) {
+	for i, w := range writes {
+		if err := l.Apply(ctx, w); err != nil {
+			return i, err
+		}
+	}
+	return len(writes), nil
 }
 
 // Flush sends the pending writes and waits until Redis has applied every
@@ -88,28 +93,10 @@ func (l *Loader) wait() error {
 }
 
 func (l *Loader) exec(ctx context.Context, calls [][]any) error {
-	// Loaded each time: a SCRIPT FLUSH meanwhile would fail the pipeline.
-	if err := applyManyScript.Load(ctx, l.target.client).Err(); err != nil {
-		return fmt.Errorf("redisstore: load the apply script: %w", err)
+	n, err := l.target.applyCalls(ctx, calls)
+	if err != nil && n/writesPerCall < len(calls) {
+		position := calls[n/writesPerCall][n%writesPerCall*applyArity]
+		return fmt.Errorf("redisstore: generation %s refused event %v: %w", l.target.pinned, position, err)
 	}
-	pipe := l.target.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(calls))
-	for i, args := range calls {
-		cmds[i] = applyManyScript.EvalSha(ctx, pipe, []string{l.target.pointerKey()}, l.target.argv(append([]any{len(args) / applyArity}, args...)...)...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("redisstore: apply a batch: %w", err)
-	}
-	for i, cmd := range cmds {
-		reply, err := cmd.Slice()
-		if err != nil || len(reply) != 2 {
-			return fmt.Errorf("redisstore: apply a batch: %v, %w", reply, err)
-		}
-		verdict, _ := reply[1].(string)
-		if err := applyVerdict(verdict); err != nil {
-			applied, _ := reply[0].(int64)
-			return fmt.Errorf("redisstore: generation %s refused event %v: %w", l.target.pinned, calls[i][int(applied)*applyArity], err)
-		}
-	}
-	return nil
+	return err
 }

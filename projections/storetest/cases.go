@@ -502,3 +502,66 @@ func testConcurrentReaders(t *testing.T, s projections.Store) {
 		}
 	}
 }
+
+// testApplyBatch checks that a batch applies as its writes would one by
+// one, and stops at the first refused, whichever script call or round trip
+// it falls in.
+func testApplyBatch(t *testing.T, s projections.Store) {
+	ctx := t.Context()
+	acme := projections.Organization{ID: "acme", Name: "Acme", CreatedAt: t0}
+	a, b := newInvitation("acme", "a", 2), newInvitation("acme", "b", 3)
+	aAccepted, bResent := a, b
+	accept(&aAccepted.Invitation)
+	resend(&bResent.Invitation)
+	aAccepted.Version, bResent.Version = 2, 2
+	m := newMember("acme", "user-1", domain.RoleMember, 5)
+	// Each write reads what an earlier one in the same batch wrote.
+	writes := []projections.Write{{Position: 1, Organization: &acme}, {Position: 2, Invitation: &a}, {Position: 3, Invitation: &b},
+		{Position: 4, Invitation: &aAccepted}, {Position: 5, Member: &m}, {Position: 6, Invitation: &bResent}}
+	if n, err := s.ApplyBatch(ctx, writes); n != 6 || err != nil {
+		t.Fatalf("ApplyBatch = %d, %v; want 6, nil", n, err)
+	}
+	wantCheckpoint(t, s, 6)
+	wantOrganization(t, s, acme)
+	wantInvitation(t, s, aAccepted)
+	wantScan(t, s, "acme", projections.BucketAccepted, 0, projections.Older, 10, aAccepted)
+	wantToken(t, s, bResent.TokenSHA256, &bResent)
+	wantToken(t, s, b.TokenSHA256, nil)
+	wantMember(t, s, m)
+
+	if n, err := s.ApplyBatch(ctx, nil); n != 0 || err != nil {
+		t.Fatalf("ApplyBatch(nothing) = %d, %v", n, err)
+	}
+	p := probe{orgs: []string{"acme"}, invitations: []string{"a", "b"}, users: []string{"user-1"},
+		tokens: []string{a.TokenSHA256, b.TokenSHA256, bResent.TokenSHA256}}
+	before := takeSnapshot(t, s, p)
+	renamed := acme
+	renamed.Name = "Renamed"
+	stale := aAccepted // version 2 again
+	for _, c := range []struct {
+		writes []projections.Write
+		want   error
+	}{
+		{[]projections.Write{{Position: 6, Organization: &renamed}, {Position: 7}}, projections.ErrAlreadyApplied},
+		{[]projections.Write{{Position: 8, Organization: &renamed}}, projections.ErrGap},
+		{[]projections.Write{{Position: 7, Organization: &renamed, Invitation: &stale}}, projections.ErrVersionConflict},
+	} {
+		if n, err := s.ApplyBatch(ctx, c.writes); n != 0 || !errors.Is(err, c.want) {
+			t.Fatalf("ApplyBatch(from %d) = %d, %v; want 0, %v", c.writes[0].Position, n, err, c.want)
+		}
+		wantSnapshot(t, s, p, before)
+	}
+
+	// A long batch with a gap far in: what comes before it is applied.
+	long := make([]projections.Write, 300)
+	for i := range long {
+		long[i].Position = uint64(7 + i)
+	}
+	long[170].Position = 1000
+	long[169].Organization = &renamed
+	if n, err := s.ApplyBatch(ctx, long); n != 170 || !errors.Is(err, projections.ErrGap) {
+		t.Fatalf("ApplyBatch(300 with a gap at 170) = %d, %v; want 170, ErrGap", n, err)
+	}
+	wantCheckpoint(t, s, 6+170)
+	wantOrganization(t, s, renamed)
+}

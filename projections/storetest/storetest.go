@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) projections.Store) {
 		{"ApplySequence", testApplySequence},
 		{"AlreadyAppliedAndGapChangeNothing", testAlreadyAppliedAndGap},
 		{"VersionConflictChangesNothing", testVersionConflict},
+		{"ApplyBatch", testApplyBatch},
 		{"Buckets", testBuckets},
 		{"UpdateKeepsCreationPosition", testCreationPosition},
 		{"TokenIndex", testTokenIndex},

@@ -19,8 +19,8 @@ import (
 	"github.com/invitesvc/invitesvc/projections"
 )
 
-// Subscriber feeds the stream to watermill in order, one event at a time,
-// from a pull consumer positioned by the read store's checkpoint. A nacked
+// Subscriber feeds the stream to watermill in order, in batches, from a pull
+// consumer positioned by the read store's checkpoint. A nacked
 // event makes it start over from that checkpoint, which is how a read store
 // that lost data (flushed, replaced) is rebuilt.
 type Subscriber struct {
@@ -68,8 +68,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 		defer close(out)
 		defer cancel()
 		backoff := 50 * time.Millisecond
+		fresh := true
 		for {
-			err := s.consume(ctx, out)
+			err := s.consume(ctx, out, fresh)
 			select {
 			case <-ctx.Done():
 				return
@@ -77,7 +78,8 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 				return
 			default:
 			}
-			if errors.Is(err, errRefeed) {
+			fresh = errors.Is(err, errRefeed)
+			if fresh {
 				s.refeeds.Add(1)
 				backoff = 50 * time.Millisecond
 			} else {
@@ -127,7 +129,7 @@ func (s *Subscriber) Close() error {
 
 var errRefeed = errors.New("event nacked: feeding again from the checkpoint")
 
-func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message) error {
+func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message, fresh bool) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -137,46 +139,87 @@ func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message) e
 		case <-ctx.Done():
 		}
 	}()
-	err := s.deliver(ctx, out)
+	err := s.deliver(ctx, out, fresh)
 	if cause := context.Cause(ctx); errors.Is(cause, errRefeed) {
 		return errRefeed
 	}
 	return err
 }
 
-// deliver passes events on one at a time, each acknowledged before the next.
-func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) error {
+// maxBatch bounds the events in flight to this process and in one batch.
+const maxBatch = 256
+
+// Replicas sharing a durable consumer pull in one priority group, pinned to
+// one of them at a time: the events reach the read store in stream order
+// from one projector, many in flight. A pinned replica that stops pulling
+// loses the pin after pinnedTTL (it pulls at least every pullExpiry).
+const (
+	priorityGroup = "read-models"
+	pinnedTTL     = 2 * pullExpiry
+)
+
+// deliver passes on the events as batches, one watermill message each: all
+// that arrived while the last batch was being applied, in order. A batch is
+// acknowledged before the next is passed on.
+func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message, fresh bool) error {
 	start, err := s.resume(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
-	cons, err := s.consumer(ctx, start)
+	cons, err := s.consumer(ctx, start, fresh)
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16),
-		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(maxBatch),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
+	if s.durable != "" {
+		opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
+	}
+	it, err := cons.Messages(opts...)
 	if err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	incoming, failed := make(chan jetstream.Msg, maxBatch), make(chan error, 1)
+	go func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case incoming <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	for {
-		m, err := it.Next()
+		var batch []jetstream.Msg
+		select {
+		case m := <-incoming:
+			batch = append(batch, m)
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	queued:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-incoming:
+				batch = append(batch, m)
+			default:
+				break queued
+			}
+		}
+		msg, err := s.message(ctx, batch)
 		if err != nil {
 			return err
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		if md.NumDelivered > 1 {
-			s.redeliveries.Add(1)
-		}
-		msg := message.NewMessage(strconv.FormatUint(md.Sequence.Stream, 10), m.Data())
-		msg.Metadata.Set(projections.MetadataSequence, strconv.FormatUint(md.Sequence.Stream, 10))
-		msg.SetContext(otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(m.Headers())))
 		select {
 		case out <- msg:
 		case <-ctx.Done():
@@ -184,11 +227,15 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) e
 		}
 		select {
 		case <-msg.Acked():
-			if err := m.Ack(); err != nil {
-				return err
+			for _, m := range batch {
+				if err := m.Ack(); err != nil {
+					return err
+				}
 			}
 		case <-msg.Nacked():
-			_ = m.Nak()
+			for _, m := range batch {
+				_ = m.Nak()
+			}
 			return errRefeed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -196,10 +243,31 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message) e
 	}
 }
 
+// message makes the watermill message of a batch. Its trace continues the
+// first event's.
+func (s *Subscriber) message(ctx context.Context, batch []jetstream.Msg) (*message.Message, error) {
+	events := make([]projections.RawEvent, len(batch))
+	for i, m := range batch {
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, err
+		}
+		if md.NumDelivered > 1 {
+			s.redeliveries.Add(1)
+		}
+		events[i] = projections.RawEvent{Sequence: md.Sequence.Stream, Data: m.Data()}
+	}
+	msg := message.NewMessage(strconv.FormatUint(events[0].Sequence, 10), projections.EncodeBatch(events))
+	msg.SetContext(otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(batch[0].Headers())))
+	return msg, nil
+}
+
 // consumer returns a consumer that delivers from start on. A durable one is
-// kept unless it is past start (the read store lost what it had acked), in
-// which case it is replaced.
-func (s *Subscriber) consumer(ctx context.Context, start uint64) (jetstream.Consumer, error) {
+// shared with the other replicas and kept when it can serve start: when it
+// is a fresh start (process start, refeed), only if it is idle exactly at
+// start; after an interruption, unless it is past start (the read store
+// lost what it had acked). Else it is replaced.
+func (s *Subscriber) consumer(ctx context.Context, start uint64, fresh bool) (jetstream.Consumer, error) {
 	stream, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
 		return nil, err
@@ -211,18 +279,28 @@ func (s *Subscriber) consumer(ctx context.Context, start uint64) (jetstream.Cons
 		OptStartSeq:   start,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
-		// One event in flight across all replicas keeps the stream order.
-		MaxAckPending: 1,
+		MaxAckPending: maxBatch,
 	}
 	if s.durable == "" {
 		cfg.InactiveThreshold = time.Minute
 		return stream.CreateConsumer(ctx, cfg)
 	}
+	cfg.PriorityGroups, cfg.PriorityPolicy, cfg.PinnedTTL = []string{priorityGroup}, jetstream.PriorityPolicyPinned, pinnedTTL
 	if c, err := stream.Consumer(ctx, s.durable); err == nil {
-		if c.CachedInfo().AckFloor.Stream+1 <= start {
+		info := c.CachedInfo()
+		same := info.Config.PriorityPolicy == cfg.PriorityPolicy && info.Config.MaxAckPending == cfg.MaxAckPending
+		idleAtStart := info.Delivered.Stream+1 == start && info.NumAckPending == 0
+		switch {
+		case same && fresh && idleAtStart:
+			// A replica that died pinned would hold the pin for pinnedTTL.
+			if err := stream.UnpinConsumer(ctx, s.durable, priorityGroup); err != nil {
+				return nil, err
+			}
+			return c, nil
+		case same && !fresh && info.AckFloor.Stream+1 <= start:
 			return c, nil
 		}
-		s.logger.Warn("read store is behind its consumer: feeding it again", "from", start, "ack_floor", c.CachedInfo().AckFloor.Stream)
+		s.logger.Info("read models: new consumer", "from", start, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
 		if err := stream.DeleteConsumer(ctx, s.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, err
 		}

@@ -1,0 +1,164 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
+	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/projections/redisstore"
+)
+
+func TestBatchFramingRoundTrips(t *testing.T) {
+	events := []projections.RawEvent{{Sequence: 1, Data: []byte(`{"a":1}`)}, {Sequence: 300, Data: nil}, {Sequence: 1 << 40, Data: make([]byte, 1000)}}
+	framed := projections.EncodeBatch(events)
+	got, err := projections.DecodeBatch(framed)
+	if err != nil || len(got) != len(events) {
+		t.Fatalf("DecodeBatch = %d events, %v", len(got), err)
+	}
+	for i := range events {
+		if got[i].Sequence != events[i].Sequence || string(got[i].Data) != string(events[i].Data) {
+			t.Fatalf("event %d = %+v; want %+v", i, got[i], events[i])
+		}
+	}
+	for cut := 1; cut < len(framed); cut++ {
+		if evs, err := projections.DecodeBatch(framed[:cut]); err == nil && len(evs) != 1 && len(evs) != 2 {
+			t.Fatalf("DecodeBatch of %d of %d bytes = %d events, no error", cut, len(framed), len(evs))
+		}
+	}
+	if _, err := projections.DecodeBatch(framed[:len(framed)-1]); err == nil {
+		t.Fatal("a truncated batch decodes")
+	}
+}
+
+// history is a stream of every kind of event the projector writes, with
+// invitations created and changed in the same stretches of the stream.
+func history(t *testing.T) []projections.RawEvent {
+	t.Helper()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	var events []projections.RawEvent
+	add := func(payload domain.Payload) {
+		e := domain.NewEvent(fmt.Sprintf("event-%d", len(events)+1), now, payload)
+		data, err := domain.MarshalCloudEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, projections.RawEvent{Sequence: uint64(len(events) + 1), Data: data})
+	}
+	add(domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme", Actor: "admin"})
+	for i := range 60 {
+		id := fmt.Sprintf("inv-%d", i)
+		add(domain.InvitationCreated{OrganizationID: "acme", InvitationID: id, Email: id + "@example.com", Role: domain.RoleMember,
+			TokenSHA256: domain.SHA256("token-" + id), ExpiresAt: now.Add(time.Hour), Actor: "admin"})
+		switch i % 4 {
+		case 0:
+			add(domain.InvitationAccepted{OrganizationID: "acme", InvitationID: id, UserID: "user-" + id, Actor: "user-" + id})
+			add(domain.MembershipAdded{OrganizationID: "acme", UserID: "user-" + id, Email: id + "@example.com", Role: domain.RoleMember, InvitationID: id, Actor: "user-" + id})
+		case 1:
+			add(domain.InvitationResent{OrganizationID: "acme", InvitationID: id, TokenSHA256: domain.SHA256("again-" + id), ExpiresAt: now.Add(2 * time.Hour), Actor: "admin"})
+			add(domain.InvitationCancelled{OrganizationID: "acme", InvitationID: id, Actor: "admin"})
+		}
+		if i%10 == 9 {
+			add(domain.OrganizationRenamed{OrganizationID: "acme", Name: fmt.Sprintf("Acme %d", i), Actor: "admin"})
+		}
+	}
+	return events
+}
+
+// readModels is everything a store answers about history's records.
+func readModels(t *testing.T, s projections.Store) map[string]any {
+	t.Helper()
+	ctx := t.Context()
+	out := map[string]any{}
+	cp, err := s.Checkpoint(ctx)
+	out["checkpoint"] = cp
+	o, _, err2 := s.Organization(ctx, "acme")
+	out["org"] = o
+	for i := range 60 {
+		id := fmt.Sprintf("inv-%d", i)
+		inv, _, err := s.Invitation(ctx, "acme", id)
+		out[id] = []any{inv, err}
+		for _, tok := range []string{"token-" + id, "again-" + id} {
+			m, err := s.InvitationByToken(ctx, domain.SHA256(tok))
+			m.Checkpoint = 0
+			out[tok] = []any{m, err}
+		}
+	}
+	for _, b := range []projections.Bucket{projections.BucketAll, projections.BucketOpen, projections.BucketAccepted, projections.BucketCancelled} {
+		l, err := s.Invitations(ctx, "acme", b, 0, projections.Older, 1000)
+		out["list-"+string(b)] = []any{l, err}
+	}
+	members, err3 := s.Members(ctx, "acme", 0, projections.Older, 1000)
+	out["members"] = members
+	if err := errors.Join(err, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestProjectBatchRacingReplicas has four replicas project the same stream
+// into one store at once, each in batches of its own random sizes, each
+// retrying a refused batch: the store ends exactly as projecting the events
+// one by one makes it.
+func TestProjectBatchRacingReplicas(t *testing.T) {
+	events := history(t)
+	want := projections.NewMemoryStore()
+	one := projections.NewProjector(want, quiet())
+	for _, e := range events {
+		if err := one.Project(t.Context(), e.Sequence, e.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantModels := readModels(t, want)
+
+	opts, err := redis.ParseURL(testkit.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	prefix := fmt.Sprintf("racing-%d:", time.Now().UnixNano())
+	for name, store := range map[string]projections.Store{"memory": projections.NewMemoryStore(), "redis": redisstore.New(rdb, prefix)} {
+		t.Run(name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			var refused sync.Map
+			for r := range 4 {
+				wg.Go(func() {
+					p := projections.NewProjector(store, quiet())
+					rng := rand.New(rand.NewPCG(uint64(r), 7))
+					for next, tries := 0, 0; next < len(events); tries++ {
+						end := min(next+1+rng.IntN(40), len(events))
+						err := p.ProjectBatch(context.Background(), events[next:end])
+						if err != nil {
+							if tries > 1000 {
+								t.Errorf("replica %d: events %d to %d still refused: %v", r, next+1, end, err)
+								return
+							}
+							refused.Store(err.Error(), true)
+							continue // as the router's retry does
+						}
+						next = end
+					}
+				})
+			}
+			wg.Wait()
+			refused.Range(func(k, _ any) bool { t.Logf("refused and retried: %v", k); return true })
+			if got := readModels(t, store); !reflect.DeepEqual(got, wantModels) {
+				for k := range wantModels {
+					if !reflect.DeepEqual(got[k], wantModels[k]) {
+						t.Errorf("%s:\n got  %+v\n want %+v", k, got[k], wantModels[k])
+					}
+				}
+			}
+		})
+	}
+}
