@@ -120,10 +120,23 @@ func (s *Subscriber) Refeeds() uint64 { return s.refeeds.Load() }
 // Redeliveries counts the events delivered more than once.
 func (s *Subscriber) Redeliveries() uint64 { return s.redeliveries.Load() }
 
-// Close stops the subscription after the event in hand is acknowledged.
+// Close stops the subscription after the batch in hand is acknowledged,
+// and hands the pin on: another replica need not wait pinnedTTL.
 func (s *Subscriber) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	s.wg.Wait()
+	if s.durable == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stream, err := s.js.Stream(ctx, StreamName)
+	if err == nil {
+		err = stream.UnpinConsumer(ctx, s.durable, priorityGroup)
+	}
+	if err != nil {
+		s.logger.Info("read models: could not hand the consumer's pin on", "error", err)
+	}
 	return nil
 }
 
