@@ -221,18 +221,18 @@ func (s *MemoryStore) InvitationByToken(_ context.Context, tokenSHA256 string) (
 	return m, nil
 }
 
-func (s *MemoryStore) Invitations(_ context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) ([]Invitation, error) {
+func (s *MemoryStore) Invitations(_ context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) (Scan[Invitation], error) {
 	i, err := bucketIndex(b)
 	if err != nil {
-		return nil, err
+		return Scan[Invitation]{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	o := s.orgs[organizationID]
-	if o == nil {
-		return nil, nil
+	sc := Scan[Invitation]{Checkpoint: s.checkpoint}
+	if o := s.orgs[organizationID]; o != nil {
+		sc.Items = scan(o.lists[i], cursor, d, n)
 	}
-	return scan(o.lists[i], cursor, d, n), nil
+	return sc, nil
 }
 
 func (s *MemoryStore) Member(_ context.Context, organizationID, userID string) (Member, bool, error) {
@@ -246,14 +246,14 @@ func (s *MemoryStore) Member(_ context.Context, organizationID, userID string) (
 	return Member{}, false, nil
 }
 
-func (s *MemoryStore) Members(_ context.Context, organizationID string, cursor uint64, d Direction, n int) ([]Member, error) {
+func (s *MemoryStore) Members(_ context.Context, organizationID string, cursor uint64, d Direction, n int) (Scan[Member], error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	o := s.orgs[organizationID]
-	if o == nil {
-		return nil, nil
+	sc := Scan[Member]{Checkpoint: s.checkpoint}
+	if o := s.orgs[organizationID]; o != nil {
+		sc.Items = scan(o.memberList, cursor, d, n)
 	}
-	return scan(o.memberList, cursor, d, n), nil
+	return sc, nil
 }
 
 func (s *MemoryStore) Ping(context.Context) error { return nil }

@@ -131,7 +131,8 @@ func unavailable(err error) error {
 // Invitations pages through an organization's invitations with a status.
 func (q *Queries) Invitations(ctx context.Context, organizationID string, status StatusFilter, req PageRequest) (Page[Invitation], error) {
 	now := q.now()
-	bucket, keep := BucketAll, func(Invitation) bool { return true }
+	bucket := BucketAll
+	var keep func(Invitation) bool // nil: the bucket is the answer
 	switch domain.Status(status) {
 	case domain.StatusPending, domain.StatusExpired:
 		bucket = BucketOpen
@@ -141,12 +142,10 @@ func (q *Queries) Invitations(ctx context.Context, organizationID string, status
 	case domain.StatusCancelled:
 		bucket = BucketCancelled
 	}
-	scan := func(cursor uint64, d Direction, n int) ([]Invitation, error) {
+	scan := func(cursor uint64, d Direction, n int) (Scan[Invitation], error) {
 		return q.store.Invitations(ctx, organizationID, bucket, cursor, d, n)
 	}
-	before := q.highest.Load()
-	page, err := paginate(scan, func(i Invitation) uint64 { return i.Position }, keep, req)
-	return page, q.checked(ctx, before, err)
+	return listed(q, scan, func(i Invitation) uint64 { return i.Position }, keep, req)
 }
 
 func (q *Queries) Member(ctx context.Context, organizationID, userID string) (Member, bool, error) {
@@ -157,49 +156,65 @@ func (q *Queries) Member(ctx context.Context, organizationID, userID string) (Me
 
 // Members pages through an organization's members.
 func (q *Queries) Members(ctx context.Context, organizationID string, req PageRequest) (Page[Member], error) {
-	scan := func(cursor uint64, d Direction, n int) ([]Member, error) {
+	scan := func(cursor uint64, d Direction, n int) (Scan[Member], error) {
 		return q.store.Members(ctx, organizationID, cursor, d, n)
 	}
-	before := q.highest.Load()
-	page, err := paginate(scan, func(m Member) uint64 { return m.Position }, func(Member) bool { return true }, req)
-	return page, q.checked(ctx, before, err)
+	return listed(q, scan, func(m Member) uint64 { return m.Position }, nil, req)
 }
 
-type scanFunc[T any] func(cursor uint64, d Direction, n int) ([]T, error)
+// listed is paginate checked with the checkpoint of its last scan, read
+// after all the data, which spares checked's own call.
+func listed[T any](q *Queries, scan scanFunc[T], pos func(T) uint64, keep func(T) bool, req PageRequest) (Page[T], error) {
+	before := q.highest.Load()
+	page, cp, err := paginate(scan, pos, keep, req)
+	if err != nil {
+		return page, unavailable(err)
+	}
+	return page, q.checkpointed(before, cp)
+}
+
+type scanFunc[T any] func(cursor uint64, d Direction, n int) (Scan[T], error)
 
 // collect scans from cursor in direction d until it has want items that keep
-// accepts, or the list ends.
-func collect[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, cursor uint64, d Direction, want int) ([]T, error) {
+// accepts (nil keeps every one), or the list ends. It returns the checkpoint
+// of its last scan.
+func collect[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, cursor uint64, d Direction, want int) ([]T, uint64, error) {
+	// Unfiltered, want records are the answer; filtered, scanning more at
+	// once saves round trips when records are dropped.
+	chunk := want
+	if keep != nil {
+		chunk = max(want, 32)
+	}
 	var out []T
-	chunk := max(want, 32)
 	for {
-		items, err := scan(cursor, d, chunk)
+		sc, err := scan(cursor, d, chunk)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for _, it := range items {
-			if keep(it) {
+		for _, it := range sc.Items {
+			if keep == nil || keep(it) {
 				if out = append(out, it); len(out) == want {
-					return out, nil
+					return out, sc.Checkpoint, nil
 				}
 			}
 		}
-		if len(items) < chunk {
-			return out, nil
+		if len(sc.Items) < chunk {
+			return out, sc.Checkpoint, nil
 		}
-		cursor = pos(items[len(items)-1])
+		cursor = pos(sc.Items[len(sc.Items)-1])
 	}
 }
 
-// paginate cuts one page out of a list ordered by position. Cursors are
-// positions, which never change, so paging while items are added or change
-// status neither repeats an item nor skips one that kept its status.
-func paginate[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, req PageRequest) (Page[T], error) {
+// paginate cuts one page out of a list ordered by position, and returns the
+// checkpoint of its last scan. Cursors are positions, which never change, so
+// paging while items are added or change status neither repeats an item nor
+// skips one that kept its status. keep filters the list; nil keeps all.
+func paginate[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, req PageRequest) (Page[T], uint64, error) {
 	var p Page[T]
 	if req.EndingBefore != 0 {
-		items, err := collect(scan, pos, keep, req.EndingBefore, Newer, req.Limit+1)
+		items, cp, err := collect(scan, pos, keep, req.EndingBefore, Newer, req.Limit+1)
 		if err != nil {
-			return p, err
+			return p, cp, err
 		}
 		p.HasPrev = len(items) > req.Limit
 		p.Items = items[:min(len(items), req.Limit)]
@@ -208,13 +223,13 @@ func paginate[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, re
 		if len(p.Items) > 0 {
 			from = pos(p.Items[len(p.Items)-1])
 		}
-		older, err := collect(scan, pos, keep, from, Older, 1)
+		older, cp, err := collect(scan, pos, keep, from, Older, 1)
 		p.HasNext = len(older) > 0
-		return p, err
+		return p, cp, err
 	}
-	items, err := collect(scan, pos, keep, req.StartingAfter, Older, req.Limit+1)
+	items, cp, err := collect(scan, pos, keep, req.StartingAfter, Older, req.Limit+1)
 	if err != nil {
-		return p, err
+		return p, cp, err
 	}
 	p.HasNext = len(items) > req.Limit
 	p.Items = items[:min(len(items), req.Limit)]
@@ -223,11 +238,11 @@ func paginate[T any](scan scanFunc[T], pos func(T) uint64, keep func(T) bool, re
 		if len(p.Items) > 0 {
 			from = pos(p.Items[0])
 		}
-		newer, err := collect(scan, pos, keep, from, Newer, 1)
+		newer, cp, err := collect(scan, pos, keep, from, Newer, 1)
 		p.HasPrev = len(newer) > 0
-		return p, err
+		return p, cp, err
 	}
-	return p, nil
+	return p, cp, nil
 }
 
 const cursorPrefix = "p1:"
@@ -262,7 +277,7 @@ func DecodeCursor(s string) (uint64, error) {
 // PageOfSlice cuts a page out of items already in memory, ordered by
 // ascending position, with the same cursor rules as the stored lists.
 func PageOfSlice[T any](items []T, pos func(T) uint64, req PageRequest) Page[T] {
-	scan := func(cursor uint64, d Direction, n int) ([]T, error) {
+	scan := func(cursor uint64, d Direction, n int) (Scan[T], error) {
 		var out []T
 		if d == Newer {
 			i, _ := slices.BinarySearchFunc(items, cursor+1, func(it T, p uint64) int { return cmp.Compare(pos(it), p) })
@@ -275,8 +290,8 @@ func PageOfSlice[T any](items []T, pos func(T) uint64, req PageRequest) Page[T] 
 			out = slices.Clone(items[max(0, end-n):end])
 			slices.Reverse(out)
 		}
-		return out, nil
+		return Scan[T]{Items: out}, nil
 	}
-	page, _ := paginate(scan, pos, func(T) bool { return true }, req)
+	page, _, _ := paginate(scan, pos, nil, req)
 	return page
 }

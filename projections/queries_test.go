@@ -29,7 +29,11 @@ func TestQueriesRefuseOnlyAStoreThatWentBack(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 500 {
-				if _, _, err := q.Organization(ctx, "acme"); err != nil {
+				_, _, err := q.Organization(ctx, "acme")
+				if err == nil {
+					_, err = q.Invitations(ctx, "acme", projections.StatusAll, projections.PageRequest{Limit: 10})
+				}
+				if err != nil {
 					t.Errorf("refused while the store only moved forward: %v", err)
 					return
 				}
@@ -48,6 +52,17 @@ func TestQueriesRefuseOnlyAStoreThatWentBack(t *testing.T) {
 	if _, _, err := q.Organization(ctx, "acme"); !errors.Is(err, projections.ErrRebuilding) || !errors.Is(err, projections.ErrUnavailable) {
 		t.Fatalf("a store that went back answered %v", err)
 	}
+	// Lists check the checkpoint their scans read.
+	if _, err := q.Invitations(ctx, "acme", projections.StatusAll, projections.PageRequest{Limit: 10}); !errors.Is(err, projections.ErrRebuilding) {
+		t.Fatalf("a list of a store that went back answered %v", err)
+	}
+	if _, err := q.Members(ctx, "acme", projections.PageRequest{Limit: 10}); !errors.Is(err, projections.ErrRebuilding) {
+		t.Fatalf("a list of a store that went back answered %v", err)
+	}
+	lost.cp.Store(2000)
+	if _, err := q.Members(ctx, "acme", projections.PageRequest{Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rewound is a store whose checkpoint the test sets.
@@ -57,3 +72,15 @@ type rewound struct {
 }
 
 func (r *rewound) Checkpoint(context.Context) (uint64, error) { return r.cp.Load(), nil }
+
+func (r *rewound) Invitations(ctx context.Context, org string, b projections.Bucket, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Invitation], error) {
+	sc, err := r.Store.Invitations(ctx, org, b, cursor, d, n)
+	sc.Checkpoint = r.cp.Load()
+	return sc, err
+}
+
+func (r *rewound) Members(ctx context.Context, org string, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Member], error) {
+	sc, err := r.Store.Members(ctx, org, cursor, d, n)
+	sc.Checkpoint = r.cp.Load()
+	return sc, err
+}

@@ -118,6 +118,14 @@ type TokenMatch struct {
 	Checkpoint uint64
 }
 
+// Scan is what a list scan reads in one store call.
+type Scan[T any] struct {
+	Items []T
+	// Checkpoint is the store's, read after the items, for the check that
+	// the store did not go back (see Queries).
+	Checkpoint uint64
+}
+
 // Store keeps the read models. Every method is safe for concurrent use.
 // Errors other than the ones above mean the store could not be reached.
 type Store interface {
@@ -138,12 +146,13 @@ type Store interface {
 	// checkpoint read after both: a token look-up in one call.
 	InvitationByToken(ctx context.Context, tokenSHA256 string) (TokenMatch, error)
 	// Invitations returns up to n invitations of the bucket, scanning from
-	// cursor (exclusive) in the direction given, in scan order.
-	Invitations(ctx context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) ([]Invitation, error)
+	// cursor (exclusive) in the direction given, in scan order, and the
+	// checkpoint read after them: a list scan in one call.
+	Invitations(ctx context.Context, organizationID string, b Bucket, cursor uint64, d Direction, n int) (Scan[Invitation], error)
 
 	Member(ctx context.Context, organizationID, userID string) (Member, bool, error)
 	// Members is like Invitations, over the active members.
-	Members(ctx context.Context, organizationID string, cursor uint64, d Direction, n int) ([]Member, error)
+	Members(ctx context.Context, organizationID string, cursor uint64, d Direction, n int) (Scan[Member], error)
 
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error

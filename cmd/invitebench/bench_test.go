@@ -14,9 +14,10 @@ import (
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
 
-// The projection's Redis write, and the Redis reads of a token look-up,
-// against a private redis-server on a free port (or REDIS_URL, keys under a
-// prefix of their own), one call at a time: each is Redis round trips.
+// The projection's Redis write, and the Redis reads of a token look-up and of
+// a list page, against a private redis-server on a free port (or REDIS_URL,
+// keys under a prefix of their own), one call at a time: each is Redis round
+// trips.
 //
 //	go test -run XXX -bench Redis -benchmem ./cmd/invitebench/
 
@@ -146,6 +147,37 @@ func BenchmarkRedisLookupReads(b *testing.B) {
 		if err != nil || !m.Found || m.Organization.Name == "" {
 			b.Fatal(m, err)
 		}
+	}
+}
+
+// BenchmarkRedisListPage is what a list page of 10 asks the Redis store,
+// through projections.Queries, out of 300 pending invitations: by status
+// (the open bucket, filtered) and unfiltered (status all).
+func BenchmarkRedisListPage(b *testing.B) {
+	ctx := context.Background()
+	rdb, prefix := benchRedis(b)
+	store := redisstore.New(rdb, prefix)
+	now := time.Now()
+	const n = 300
+	for i := range n {
+		inv := projections.Invitation{Position: uint64(i + 1), Invitation: domain.Invitation{
+			ID: fmt.Sprint("inv-", i), OrganizationID: "acme", Email: fmt.Sprintf("person.%d@example.com", i), Role: domain.RoleMember,
+			TokenSHA256: domain.SHA256(fmt.Sprint("token-", i)), CreatedAt: now, ExpiresAt: now.Add(time.Hour), Version: 1}}
+		if err := store.Apply(ctx, projections.Write{Position: uint64(i + 1), Invitation: &inv}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := projections.NewQueries(store, time.Now)
+	for _, status := range []projections.StatusFilter{projections.StatusFilter(domain.StatusPending), projections.StatusAll} {
+		b.Run(string(status), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				page, err := q.Invitations(ctx, "acme", status, projections.PageRequest{Limit: 10})
+				if err != nil || len(page.Items) != 10 || !page.HasNext {
+					b.Fatal(len(page.Items), err)
+				}
+			}
+		})
 	}
 }
 

@@ -376,11 +376,11 @@ func (it item) read(ctx context.Context, s projections.Store) (any, error) {
 	case itemMember:
 		return found(s.Member(ctx, it.org, it.id))
 	case itemBucket:
-		return list(func(cursor uint64) ([]projections.Invitation, error) {
+		return list(func(cursor uint64) (projections.Scan[projections.Invitation], error) {
 			return s.Invitations(ctx, it.org, projections.Bucket(it.id), cursor, projections.Newer, listPage)
 		}, func(i projections.Invitation) (string, uint64) { return i.ID, i.Position })
 	}
-	return list(func(cursor uint64) ([]projections.Member, error) {
+	return list(func(cursor uint64) (projections.Scan[projections.Member], error) {
 		return s.Members(ctx, it.org, cursor, projections.Newer, listPage)
 	}, func(m projections.Member) (string, uint64) { return m.UserID, m.Position })
 }
@@ -401,7 +401,7 @@ type entry struct {
 }
 
 // list reads a whole list, oldest first.
-func list[T any](page func(cursor uint64) ([]T, error), name func(T) (string, uint64)) ([]entry, error) {
+func list[T any](page func(cursor uint64) (projections.Scan[T], error), name func(T) (string, uint64)) ([]entry, error) {
 	out := []entry{}
 	var cursor uint64
 	for {
@@ -409,12 +409,12 @@ func list[T any](page func(cursor uint64) ([]T, error), name func(T) (string, ui
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range records {
+		for _, r := range records.Items {
 			id, pos := name(r)
 			out = append(out, entry{name: id + "@" + strconv.FormatUint(pos, 10), record: r})
 			cursor = pos
 		}
-		if len(records) < listPage {
+		if len(records.Items) < listPage {
 			return out, nil
 		}
 	}

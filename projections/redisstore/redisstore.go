@@ -437,8 +437,8 @@ func (s *Store) InvitationByToken(ctx context.Context, tokenSHA256 string) (proj
 
 // scanScript returns doc, position pairs of up to ARGV[6] records of the
 // sorted set ARGV[3] from the score bound ARGV[5], downwards when ARGV[4] is
-// 'older'; ARGV[7] prefixes the record keys. A member whose record is gone
-// is skipped.
+// 'older', then the checkpoint; ARGV[7] prefixes the record keys. A member
+// whose record is gone is skipped.
 var scanScript = newScript(`
 local ids
 if ARGV[4] == 'older' then
@@ -454,14 +454,13 @@ for _, id in ipairs(ids) do
     out[#out + 1] = r[2]
   end
 end
+out[#out + 1] = redis.call('GET', base .. 'checkpoint') or '0'
 return out
 `)
 
-// scan runs scanScript and decodes the doc, position pairs.
-func scan[T any](ctx context.Context, s *Store, set, recordPrefix string, cursor uint64, d projections.Direction, n int, decode func(doc, pos any) (T, error)) ([]T, error) {
-	if n <= 0 {
-		return nil, nil
-	}
+// scan runs scanScript and decodes the doc, position pairs and the checkpoint.
+func scan[T any](ctx context.Context, s *Store, set, recordPrefix string, cursor uint64, d projections.Direction, n int, decode func(doc, pos any) (T, error)) (projections.Scan[T], error) {
+	var sc projections.Scan[T]
 	dir, bound := "newer", "("+strconv.FormatUint(cursor, 10)
 	if d != projections.Newer {
 		dir = "older"
@@ -469,26 +468,37 @@ func scan[T any](ctx context.Context, s *Store, set, recordPrefix string, cursor
 			bound = "+inf"
 		}
 	}
-	r, err := s.run(ctx, scanScript, set, dir, bound, n, recordPrefix).Slice()
+	// A negative LIMIT count would read the whole set.
+	r, err := s.run(ctx, scanScript, set, dir, bound, max(n, 0), recordPrefix).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: scan %s: %w", set, err)
+		return sc, fmt.Errorf("redisstore: scan %s: %w", set, err)
 	}
-	out := make([]T, 0, len(r)/2)
+	if len(r)%2 != 1 {
+		return sc, fmt.Errorf("redisstore: scan %s: malformed reply of %d items", set, len(r))
+	}
+	cp, ok := r[len(r)-1].(string)
+	if !ok {
+		return sc, fmt.Errorf("redisstore: scan %s: malformed checkpoint (%T)", set, r[len(r)-1])
+	}
+	if sc.Checkpoint, err = strconv.ParseUint(cp, 10, 64); err != nil {
+		return sc, fmt.Errorf("redisstore: checkpoint %q: %w", cp, err)
+	}
+	sc.Items = make([]T, 0, len(r)/2)
 	for i := 0; i+1 < len(r); i += 2 {
 		v, err := decode(r[i], r[i+1])
 		if err != nil {
-			return nil, err
+			return projections.Scan[T]{}, err
 		}
-		out = append(out, v)
+		sc.Items = append(sc.Items, v)
 	}
-	return out, nil
+	return sc, nil
 }
 
-func (s *Store) Invitations(ctx context.Context, organizationID string, b projections.Bucket, cursor uint64, d projections.Direction, n int) ([]projections.Invitation, error) {
+func (s *Store) Invitations(ctx context.Context, organizationID string, b projections.Bucket, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Invitation], error) {
 	switch b {
 	case projections.BucketAll, projections.BucketOpen, projections.BucketAccepted, projections.BucketCancelled:
 	default:
-		return nil, fmt.Errorf("redisstore: unknown bucket %q", b)
+		return projections.Scan[projections.Invitation]{}, fmt.Errorf("redisstore: unknown bucket %q", b)
 	}
 	return scan(ctx, s, bucketKey(organizationID, b), invPrefix(organizationID), cursor, d, n, decodeInvitation)
 }
@@ -497,7 +507,7 @@ func (s *Store) Member(ctx context.Context, organizationID, userID string) (proj
 	return record(ctx, s, recordScript, decodeMember, memKey(organizationID, userID))
 }
 
-func (s *Store) Members(ctx context.Context, organizationID string, cursor uint64, d projections.Direction, n int) ([]projections.Member, error) {
+func (s *Store) Members(ctx context.Context, organizationID string, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Member], error) {
 	return scan(ctx, s, membersKey(organizationID), memPrefix(organizationID), cursor, d, n, decodeMember)
 }
 

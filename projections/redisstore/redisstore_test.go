@@ -130,7 +130,7 @@ func TestScanSkipsMissingRecords(t *testing.T) {
 	}
 	c.Del(ctx, prefix+"inv:{acme}:b")
 	got, err := s.Invitations(ctx, "acme", projections.BucketAll, 0, projections.Older, 3)
-	if err != nil || len(got) != 2 || got[0] != invs[2] || got[1] != invs[0] {
+	if err != nil || len(got.Items) != 2 || got.Items[0] != invs[2] || got.Items[1] != invs[0] || got.Checkpoint != 3 {
 		t.Fatalf("Invitations = %+v, %v; want c and a", got, err)
 	}
 }

@@ -306,11 +306,11 @@ func testInvitationScans(t *testing.T, s projections.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(page) == 0 {
+			if len(page.Items) == 0 {
 				break
 			}
-			got = append(got, page...)
-			cursor = page[len(page)-1].Position
+			got = append(got, page.Items...)
+			cursor = page.Items[len(page.Items)-1].Position
 		}
 		want := slices.Clone(acme)
 		if d == older {
@@ -334,7 +334,7 @@ func testInvitationScans(t *testing.T, s projections.Store) {
 	wantScan(t, s, "other", open, 0, older, 10, other[3], other[2], other[0])
 
 	if l, err := s.Invitations(t.Context(), "acme", "expired", 0, older, 10); err == nil {
-		t.Fatalf("Invitations(bucket expired) = %v, nil; want an error", invitationIDs(l))
+		t.Fatalf("Invitations(bucket expired) = %v, nil; want an error", invitationIDs(l.Items))
 	}
 }
 
@@ -444,16 +444,20 @@ func testConcurrentReaders(t *testing.T, s projections.Store) {
 				for _, b := range buckets {
 					for _, d := range []projections.Direction{projections.Older, projections.Newer} {
 						l, err := s.Invitations(ctx, "acme", b, 0, d, 10)
-						if err != nil || len(l) > 10 {
-							t.Errorf("Invitations(%s, %d) = %d items, %v", b, d, len(l), err)
+						if err != nil || len(l.Items) > 10 || l.Checkpoint < last {
+							t.Errorf("Invitations(%s, %d) = %d items at checkpoint %d, %v after checkpoint %d", b, d, len(l.Items), l.Checkpoint, err, last)
 							return
 						}
-						for i, inv := range l {
+						for i, inv := range l.Items {
 							if b != projections.BucketAll && projections.BucketOf(inv.Invitation) != b {
 								t.Errorf("Invitations(%s) holds %s in bucket %s", b, inv.ID, projections.BucketOf(inv.Invitation))
 							}
-							if i > 0 && (d == projections.Older) != (inv.Position < l[i-1].Position) {
-								t.Errorf("Invitations(%s, %d) out of order: %v", b, d, invitationIDs(l))
+							if i > 0 && (d == projections.Older) != (inv.Position < l.Items[i-1].Position) {
+								t.Errorf("Invitations(%s, %d) out of order: %v", b, d, invitationIDs(l.Items))
+							}
+							// The checkpoint is read after the items: it covers them.
+							if inv.Position > l.Checkpoint {
+								t.Errorf("Invitations(%s, %d) holds %s@%d at checkpoint %d", b, d, inv.ID, inv.Position, l.Checkpoint)
 							}
 						}
 					}
@@ -464,12 +468,12 @@ func testConcurrentReaders(t *testing.T, s projections.Store) {
 					t.Errorf("InvitationByToken(i1) = %+v, %v after checkpoint %d", m, err, last)
 				}
 				ms, err := s.Members(ctx, "acme", 0, projections.Older, 10)
-				if err != nil {
-					t.Errorf("Members: %v", err)
+				if err != nil || ms.Checkpoint < last {
+					t.Errorf("Members at checkpoint %d, %v after checkpoint %d", ms.Checkpoint, err, last)
 				}
-				for i := 1; i < len(ms); i++ {
-					if ms[i].Position >= ms[i-1].Position {
-						t.Errorf("Members out of order: %v", memberIDs(ms))
+				for i, m := range ms.Items {
+					if i > 0 && m.Position >= ms.Items[i-1].Position || m.Position > ms.Checkpoint {
+						t.Errorf("Members out of order or past checkpoint %d: %v", ms.Checkpoint, memberIDs(ms.Items))
 					}
 				}
 				select {
@@ -497,8 +501,8 @@ func testConcurrentReaders(t *testing.T, s projections.Store) {
 	wantToken(t, s, tokenHash("i1", 1), nil)
 	for b, want := range map[projections.Bucket]int{projections.BucketAll: count,
 		projections.BucketOpen: count / 2, projections.BucketAccepted: count / 4, projections.BucketCancelled: count / 4} {
-		if l, err := s.Invitations(t.Context(), "acme", b, 0, projections.Newer, 100); err != nil || len(l) != want {
-			t.Errorf("Invitations(%s) = %d items, %v; want %d", b, len(l), err, want)
+		if l, err := s.Invitations(t.Context(), "acme", b, 0, projections.Newer, 100); err != nil || len(l.Items) != want || l.Checkpoint != f.pos {
+			t.Errorf("Invitations(%s) = %d items at checkpoint %d, %v; want %d at %d", b, len(l.Items), l.Checkpoint, err, want, f.pos)
 		}
 	}
 }

@@ -133,6 +133,15 @@ func wantCheckpoint(t *testing.T, s projections.Store, want uint64) {
 	}
 }
 
+func checkpoint(t *testing.T, s projections.Store) uint64 {
+	t.Helper()
+	cp, err := s.Checkpoint(t.Context())
+	if err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	return cp
+}
+
 func wantOrganization(t *testing.T, s projections.Store, want projections.Organization) {
 	t.Helper()
 	got, ok, err := s.Organization(t.Context(), want.ID)
@@ -163,11 +172,7 @@ func wantNoInvitation(t *testing.T, s projections.Store, orgID, id string) {
 func wantToken(t *testing.T, s projections.Store, tokenSHA256 string, want *projections.Invitation) {
 	t.Helper()
 	ctx := t.Context()
-	cp, err := s.Checkpoint(ctx)
-	if err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	wantMatch := projections.TokenMatch{Checkpoint: cp}
+	wantMatch := projections.TokenMatch{Checkpoint: checkpoint(t, s)}
 	if want != nil {
 		org, _, err := s.Organization(ctx, want.OrganizationID)
 		if err != nil {
@@ -216,27 +221,31 @@ func memberIDs(l []projections.Member) []string {
 	return ids
 }
 
+// wantScan checks a scan of invitations, and that it carries the checkpoint.
 func wantScan(t *testing.T, s projections.Store, orgID string, b projections.Bucket, cursor uint64, d projections.Direction, n int, want ...projections.Invitation) {
 	t.Helper()
+	cp := checkpoint(t, s)
 	got, err := s.Invitations(t.Context(), orgID, b, cursor, d, n)
 	if err != nil {
 		t.Fatalf("Invitations(%s, %s, %d, %d, %d): %v", orgID, b, cursor, d, n, err)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Invitations(%s, %s, %d, %d, %d) = %v; want %v\ngot  %+v\nwant %+v", orgID, b, cursor, d, n,
-			invitationIDs(got), invitationIDs(want), got, want)
+	if !slices.Equal(got.Items, want) || got.Checkpoint != cp {
+		t.Fatalf("Invitations(%s, %s, %d, %d, %d) = %v at checkpoint %d; want %v at %d\ngot  %+v\nwant %+v", orgID, b, cursor, d, n,
+			invitationIDs(got.Items), got.Checkpoint, invitationIDs(want), cp, got.Items, want)
 	}
 }
 
+// wantMembers checks a scan of members, and that it carries the checkpoint.
 func wantMembers(t *testing.T, s projections.Store, orgID string, cursor uint64, d projections.Direction, n int, want ...projections.Member) {
 	t.Helper()
+	cp := checkpoint(t, s)
 	got, err := s.Members(t.Context(), orgID, cursor, d, n)
 	if err != nil {
 		t.Fatalf("Members(%s, %d, %d, %d): %v", orgID, cursor, d, n, err)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Members(%s, %d, %d, %d) = %v; want %v\ngot  %+v\nwant %+v", orgID, cursor, d, n,
-			memberIDs(got), memberIDs(want), got, want)
+	if !slices.Equal(got.Items, want) || got.Checkpoint != cp {
+		t.Fatalf("Members(%s, %d, %d, %d) = %v at checkpoint %d; want %v at %d\ngot  %+v\nwant %+v", orgID, cursor, d, n,
+			memberIDs(got.Items), got.Checkpoint, memberIDs(want), cp, got.Items, want)
 	}
 }
 
@@ -287,7 +296,7 @@ func takeSnapshot(t *testing.T, s projections.Store, p probe) snapshot {
 		for _, b := range buckets {
 			l, err := s.Invitations(ctx, org, b, 0, projections.Older, 1000)
 			must(err)
-			snap.Lists[org+"/"+string(b)] = l
+			snap.Lists[org+"/"+string(b)] = l.Items
 		}
 		for _, u := range p.users {
 			m, ok, err := s.Member(ctx, org, u)
@@ -298,7 +307,7 @@ func takeSnapshot(t *testing.T, s projections.Store, p probe) snapshot {
 		}
 		l, err := s.Members(ctx, org, 0, projections.Older, 1000)
 		must(err)
-		snap.MemberLists[org] = l
+		snap.MemberLists[org] = l.Items
 	}
 	for _, tok := range p.tokens {
 		m, err := s.InvitationByToken(ctx, tok)

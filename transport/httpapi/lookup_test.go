@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -44,6 +45,17 @@ func (r *recordingStore) Organization(ctx context.Context, id string) (projectio
 func (r *recordingStore) Checkpoint(ctx context.Context) (uint64, error) {
 	r.note("Checkpoint")
 	return r.Store.Checkpoint(ctx)
+}
+
+// The scans are recorded with their bucket and size.
+func (r *recordingStore) Invitations(ctx context.Context, org string, b projections.Bucket, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Invitation], error) {
+	r.note(fmt.Sprintf("Invitations %s %d", b, n))
+	return r.Store.Invitations(ctx, org, b, cursor, d, n)
+}
+
+func (r *recordingStore) Members(ctx context.Context, org string, cursor uint64, d projections.Direction, n int) (projections.Scan[projections.Member], error) {
+	r.note(fmt.Sprintf("Members %d", n))
+	return r.Store.Members(ctx, org, cursor, d, n)
 }
 
 // TestLookupDoesTheSameWorkForAnyToken checks that a token that exists and
