@@ -115,16 +115,7 @@ func TestTokenLookupRunsTheSameCommandsForAnyToken(t *testing.T) {
 	c := newClient(t, url)
 	prefix := newPrefix(t, c)
 	s := redisstore.New(c, prefix)
-	inv := projections.Invitation{Position: 2, Invitation: domain.Invitation{ID: "a", OrganizationID: "acme",
-		Email: "ada@example.com", Role: domain.RoleMember, TokenSHA256: "ab12", Version: 1}}
-	for _, w := range []projections.Write{
-		{Position: 1, Organization: &projections.Organization{ID: "acme", Name: "Acme"}},
-		{Position: 2, Invitation: &inv},
-	} {
-		if err := s.Apply(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-	}
+	inv := seedAcme(t, s)
 	lookup := func(tok string, found bool) func() {
 		return func() {
 			m, err := s.InvitationByToken(ctx, tok)
@@ -150,16 +141,7 @@ func TestTokenLookupOutsideTheGeneration(t *testing.T) {
 	c := newClient(t, testkit.Redis(t))
 	prefix, other := newPrefix(t, c), newPrefix(t, c)
 	s := redisstore.New(c, prefix)
-	inv := projections.Invitation{Position: 2, Invitation: domain.Invitation{ID: "a", OrganizationID: "acme",
-		Email: "ada@example.com", Role: domain.RoleMember, TokenSHA256: "ab12", Version: 1}}
-	for _, w := range []projections.Write{
-		{Position: 1, Organization: &projections.Organization{ID: "acme", Name: "Acme"}},
-		{Position: 2, Invitation: &inv},
-	} {
-		if err := s.Apply(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-	}
+	inv := seedAcme(t, s)
 	if err := c.Copy(ctx, prefix+"inv:{acme}:a", other+"inv:{acme}:a", 0, false).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -169,4 +151,21 @@ func TestTokenLookupOutsideTheGeneration(t *testing.T) {
 	if err != nil || !m.Found || m.Invitation != inv || m.Organization.Name != "Acme" || m.Checkpoint != 2 {
 		t.Fatalf("InvitationByToken = %+v, %v", m, err)
 	}
+}
+
+// seedAcme stores the organization acme and its invitation a, whose token
+// hash is ab12, at positions 1 and 2.
+func seedAcme(t *testing.T, s *redisstore.Store) projections.Invitation {
+	t.Helper()
+	inv := projections.Invitation{Position: 2, Invitation: domain.Invitation{ID: "a", OrganizationID: "acme",
+		Email: "ada@example.com", Role: domain.RoleMember, TokenSHA256: "ab12", Version: 1}}
+	for _, w := range []projections.Write{
+		{Position: 1, Organization: &projections.Organization{ID: "acme", Name: "Acme"}},
+		{Position: 2, Invitation: &inv},
+	} {
+		if err := s.Apply(t.Context(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return inv
 }
