@@ -22,7 +22,8 @@ import (
 
 var tracer = otel.Tracer("github.com/invitesvc/invitesvc/projections")
 
-// Projector applies events to the read store, one at a time, in stream order.
+// Projector applies events to the read store in stream order, one at a time
+// (Project) or in batches (ProjectBatch, what the service's router runs).
 type Projector struct {
 	store  Store
 	logger *slog.Logger
@@ -221,7 +222,7 @@ func (p *Projector) handle(msg *message.Message) error {
 }
 
 // NewRouter runs the projector behind watermill's router: panics become
-// errors, failed events are retried with backoff, and an event still failing
+// errors, failed batches are retried with backoff, and a batch still failing
 // is nacked so that the subscriber feeds the store again from its checkpoint.
 // A gap is not retried: only that refeed mends it.
 func (p *Projector) NewRouter(sub message.Subscriber) (*message.Router, error) {

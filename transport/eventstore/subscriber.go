@@ -20,9 +20,9 @@ import (
 )
 
 // Subscriber feeds the stream to watermill in order, in batches, from a pull
-// consumer positioned by the read store's checkpoint. A nacked
-// event makes it start over from that checkpoint, which is how a read store
-// that lost data (flushed, replaced) is rebuilt.
+// consumer positioned by the read store's checkpoint. A nacked batch makes it
+// start over from that checkpoint, which is how a read store that lost data
+// (flushed, replaced) is rebuilt.
 type Subscriber struct {
 	js jetstream.JetStream
 	// durable names a consumer shared by every replica; empty makes an
