@@ -14,6 +14,8 @@ type CreateInvitations struct {
 	Role           domain.Role
 	ExpiresIn      time.Duration
 	Actor          string
+	// MayManagePrivileged says the actor may invite to the admin and owner roles.
+	MayManagePrivileged bool
 	// IdempotencyKey, when set, makes a repeat of the same request (same
 	// RequestSHA256) answer as the first did, creating nothing.
 	IdempotencyKey string
@@ -36,6 +38,9 @@ type CreateInvitationsResult struct {
 type CreateInvitationsHandler struct{ base }
 
 func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitations) (res CreateInvitationsResult, err error) {
+	if cmd.Role.Privileged() && !cmd.MayManagePrivileged {
+		return res, domain.ErrForbidden.WithFields("role")
+	}
 	err = h.execute(ctx, "create_invitations", func(now time.Time) (decision, error) {
 		res = CreateInvitationsResult{}
 		org, _, err := h.organization(ctx, cmd.OrganizationID)

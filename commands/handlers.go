@@ -90,9 +90,9 @@ func outcome(wrote bool, err error) string {
 		return "unchanged"
 	case errors.As(err, &de), errors.As(err, &des):
 		return "refused"
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, domain.ErrConflict):
 		return "conflict"
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, domain.ErrUnavailable):
 		return "unavailable"
 	}
 	return "error"
@@ -100,7 +100,7 @@ func outcome(wrote bool, err error) string {
 
 func (b base) run(ctx context.Context, attempts *int, attempt func(now time.Time) (decision, error)) (wrote bool, err error) {
 	if err := b.reads.Ready(ctx); err != nil {
-		return false, fmt.Errorf("%w: read store: %w", ErrUnavailable, err)
+		return false, fmt.Errorf("%w: read store: %w", domain.ErrUnavailable, err)
 	}
 	for range maxAttempts {
 		*attempts++
@@ -111,22 +111,24 @@ func (b base) run(ctx context.Context, attempts *int, attempt func(now time.Time
 		}
 		if len(d.payloads) == 0 {
 			// Nothing to write, but what was read must be visible too.
-			return false, b.reads.WaitFor(ctx, maxSeq(d.expected))
+			b.reads.WaitFor(ctx, maxSeq(d.expected))
+			return false, nil
 		}
 		events := make([]domain.Event, len(d.payloads))
 		for i, p := range d.payloads {
 			events[i] = domain.NewEvent(newID(), now, p)
 		}
 		seq, err := b.events.Append(ctx, events, d.expected)
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, domain.ErrConflict) {
 			continue
 		}
 		if err != nil {
 			return false, err
 		}
-		return true, b.reads.WaitFor(ctx, seq)
+		b.reads.WaitFor(ctx, seq)
+		return true, nil
 	}
-	return false, fmt.Errorf("%w: gave up after %d attempts", ErrConflict, maxAttempts)
+	return false, fmt.Errorf("%w: gave up after %d attempts", domain.ErrConflict, maxAttempts)
 }
 
 // load folds an aggregate's events into its state.

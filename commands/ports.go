@@ -6,18 +6,8 @@ package commands
 
 import (
 	"context"
-	"errors"
 
 	"github.com/invitesvc/invitesvc/domain"
-)
-
-var (
-	// ErrConflict means another writer changed one of the aggregates since
-	// it was loaded; nothing was written.
-	ErrConflict = errors.New("event store: concurrent change")
-	// ErrUnavailable means the event store or read store could not be
-	// reached; nothing was written.
-	ErrUnavailable = errors.New("store unavailable")
 )
 
 // EventStore is the source of truth.
@@ -27,7 +17,7 @@ type EventStore interface {
 	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
 	// Append writes all events or none. expected holds, for the aggregate of
 	// every event, the position the decision was based on; a mismatch is
-	// ErrConflict. Each event is chained to that position's hash. It returns
+	// domain.ErrConflict, a store that cannot be reached domain.ErrUnavailable. Each event is chained to that position's hash. It returns
 	// the sequence of the last event written.
 	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error)
 }
@@ -35,8 +25,9 @@ type EventStore interface {
 // Projection is the read side, as far as commands need it.
 type Projection interface {
 	// WaitFor returns once the read models reflect every event up to seq,
-	// so that a command's answer is visible to queries (read your writes).
-	WaitFor(ctx context.Context, seq uint64) error
+	// so that a command's answer is visible to queries (read your writes),
+	// or once a bound passes: the events are durable either way.
+	WaitFor(ctx context.Context, seq uint64)
 	// Ready reports whether the read store can be reached, so that a
 	// command is refused before it writes rather than left unseen after.
 	Ready(ctx context.Context) error

@@ -66,3 +66,13 @@ var (
 	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
 	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
 )
+
+// Failures of the stores behind the domain's decisions; nothing was written
+// and a retry is the remedy. Every store wraps its failures in these.
+var (
+	// ErrConflict means another writer changed one of the aggregates since
+	// it was loaded.
+	ErrConflict = errors.New("event store: concurrent change")
+	// ErrUnavailable means the event store or a read store could not be reached.
+	ErrUnavailable = errors.New("store unavailable")
+)

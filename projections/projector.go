@@ -142,7 +142,7 @@ const waitLimit = 20 * time.Second
 // apply it to a shared store, so the store's checkpoint is polled as well:
 // by one goroutine for all waiters, since a read per waiter every few
 // milliseconds starved the projector they wait for.
-func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) {
 	ctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	p.wait(+1)
@@ -150,13 +150,13 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	for {
 		applied, changed := p.state()
 		if applied >= seq {
-			return nil
+			return
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
 			p.logger.Warn("read models lag behind a command's events", "sequence", seq, "applied", applied)
-			return nil // the events are durable; the answer stays true
+			return // the events are durable; the answer stays true
 		}
 	}
 }

@@ -87,7 +87,7 @@ func (q *Queries) InvitationByToken(ctx context.Context, tokenSHA256 string) (To
 
 // ErrRebuilding is the store answering from behind a checkpoint it had
 // already reached.
-var ErrRebuilding = fmt.Errorf("%w: read models are being rebuilt", ErrUnavailable)
+var ErrRebuilding = fmt.Errorf("%w: read models are being rebuilt", domain.ErrUnavailable)
 
 // checked passes on a read's error, or refuses the read when the store's
 // checkpoint, read after the data, is below the highest one seen before the
@@ -122,10 +122,10 @@ func (q *Queries) checkpointed(before, cp uint64) error {
 
 // unavailable marks a store failure for callers, who answer it with 503.
 func unavailable(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, domain.ErrUnavailable) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 }
 
 // Invitations pages through an organization's invitations with a status.

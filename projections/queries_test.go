@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
 )
 
@@ -49,7 +50,7 @@ func TestQueriesRefuseOnlyAStoreThatWentBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost.cp.Store(3)
-	if _, _, err := q.Organization(ctx, "acme"); !errors.Is(err, projections.ErrRebuilding) || !errors.Is(err, projections.ErrUnavailable) {
+	if _, _, err := q.Organization(ctx, "acme"); !errors.Is(err, projections.ErrRebuilding) || !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("a store that went back answered %v", err)
 	}
 	// Lists check the checkpoint their scans read.

@@ -93,8 +93,6 @@ const (
 )
 
 var (
-	// ErrUnavailable wraps every failure to reach the read store.
-	ErrUnavailable = errors.New("read store unavailable")
 	// ErrAlreadyApplied means the write's position is at or below the
 	// checkpoint: another projector got there first. Nothing was changed.
 	ErrAlreadyApplied = errors.New("read store: event already applied")
@@ -127,7 +125,8 @@ type Scan[T any] struct {
 }
 
 // Store keeps the read models. Every method is safe for concurrent use.
-// Errors other than the ones above mean the store could not be reached.
+// Errors other than the ones above mean the store could not be reached
+// (callers wrap them in domain.ErrUnavailable).
 type Store interface {
 	// Checkpoint is the position of the last applied event, 0 when empty.
 	Checkpoint(ctx context.Context) (uint64, error)

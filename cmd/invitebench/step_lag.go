@@ -218,7 +218,7 @@ func (t *lagTracker) run(ctx context.Context) {
 		}
 		// WaitFor returns as soon as the projector applies lowest, or after
 		// its own limit (5s); either way, time what has been applied.
-		_ = t.projector.WaitFor(ctx, lowest)
+		t.projector.WaitFor(ctx, lowest)
 		if ctx.Err() != nil {
 			return
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
-	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
 )
 
@@ -290,7 +289,7 @@ func parsePubAck(data []byte) (uint64, error) {
 	if ack.Error != nil {
 		switch ack.Error.ErrCode {
 		case errWrongLastSequence, errWrongLastSequenceConstant, errAtomicTooManyInflight:
-			return 0, fmt.Errorf("%w: %s", commands.ErrConflict, ack.Error.Description)
+			return 0, fmt.Errorf("%w: %s", domain.ErrConflict, ack.Error.Description)
 		}
 		return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
 	}
@@ -314,5 +313,5 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 }
 
 func unavailable(err error) error {
-	return fmt.Errorf("%w: %w", commands.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
 }

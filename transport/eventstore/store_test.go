@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
@@ -52,7 +51,7 @@ func TestAppendAndLoad(t *testing.T) {
 		t.Fatalf("append: seq %d, %v", seq, err)
 	}
 	cancel := domain.NewEvent("ev-c", now, domain.InvitationCancelled{OrganizationID: "acme", InvitationID: "i1", Actor: "u1"})
-	if _, err := s.Append(ctx, []domain.Event{cancel}, at(map[domain.StreamID]uint64{inv: 0})); !errors.Is(err, commands.ErrConflict) {
+	if _, err := s.Append(ctx, []domain.Event{cancel}, at(map[domain.StreamID]uint64{inv: 0})); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("stale expectation: got %v, want ErrConflict", err)
 	}
 	if seq, err = s.Append(ctx, []domain.Event{cancel}, at(map[domain.StreamID]uint64{inv: 1})); err != nil || seq != 2 {
@@ -103,7 +102,7 @@ func TestBatchIsAllOrNothing(t *testing.T) {
 	// The invitation's expectation holds, the slot's is stale: nothing may be written.
 	batch := []domain.Event{created("b"), domain.NewEvent("slot-b2", now, domain.EmailReserved{OrganizationID: "acme", EmailSHA256: slot.Key, InvitationID: "b"})}
 	inv := domain.StreamOf(batch[0].Data)
-	if _, err := s.Append(ctx, batch, at(map[domain.StreamID]uint64{inv: 0, slot: 0})); !errors.Is(err, commands.ErrConflict) {
+	if _, err := s.Append(ctx, batch, at(map[domain.StreamID]uint64{inv: 0, slot: 0})); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
 	if events, _, _ := s.Load(ctx, inv); len(events) != 0 {
@@ -137,7 +136,7 @@ func TestConcurrentAppendsToOneAggregateOneWins(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, commands.ErrConflict):
+		case !errors.Is(err, domain.ErrConflict):
 			t.Errorf("unexpected error: %v", err)
 		}
 	}

@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
-	"github.com/invitesvc/invitesvc/projections"
 )
 
 // Codes of the errors the HTTP layer itself raises.
@@ -103,8 +101,7 @@ func toProblem(err error) (*problem, bool) {
 		return out, true
 	case errors.As(err, &de):
 		return newProblem(domainStatus[de.Code], string(de.Code), de.Message, de.Fields...), true
-	case errors.Is(err, commands.ErrUnavailable), errors.Is(err, projections.ErrUnavailable),
-		errors.Is(err, commands.ErrConflict), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrConflict), errors.Is(err, context.DeadlineExceeded):
 		return unavailable(), true
 	}
 	return internal, false

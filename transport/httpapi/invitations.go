@@ -120,15 +120,13 @@ func (s *server) createInvitations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if role.Privileged() && !p.Can(org, auth.PermOrgAdmin) {
-		return domain.ErrForbidden.WithFields("role")
-	}
 	if err := s.Invites.take(org, len(emails), s.Now()); err != nil {
 		return err
 	}
 	res, err := s.Commands.CreateInvitations.Handle(r.Context(), commands.CreateInvitations{
 		OrganizationID: org, Emails: emails, Role: role, ExpiresIn: expiresIn, Actor: p.Subject,
-		IdempotencyKey: key, RequestSHA256: requestHash(emails, role, expiresIn),
+		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
+		IdempotencyKey:      key, RequestSHA256: requestHash(emails, role, expiresIn),
 	})
 	if err != nil {
 		return err
