@@ -81,14 +81,12 @@ var tracer = otel.Tracer("github.com/invitesvc/invitesvc/commands")
 
 // outcome names how a command ended, for metrics.
 func outcome(wrote bool, err error) string {
-	var de *domain.Error
-	var des domain.Errors
 	switch {
 	case err == nil && wrote:
 		return "written"
 	case err == nil:
 		return "unchanged"
-	case errors.As(err, &de), errors.As(err, &des):
+	case len(domain.Violations(err)) > 0:
 		return "refused"
 	case errors.Is(err, domain.ErrConflict):
 		return "conflict"

@@ -88,20 +88,17 @@ var domainStatus = map[domain.Code]int{
 // more often than the retries allow, are 503: retrying is the remedy.
 func toProblem(err error) (*problem, bool) {
 	var p *problem
-	var de *domain.Error
-	var des domain.Errors
-	switch {
-	case errors.As(err, &p):
+	if errors.As(err, &p) {
 		return p, true
-	case errors.As(err, &des):
-		out := &problem{status: domainStatus[des[0].Code]}
-		for _, e := range des {
+	}
+	if violations := domain.Violations(err); len(violations) > 0 {
+		out := &problem{status: domainStatus[violations[0].Code]}
+		for _, e := range violations {
 			out.errors = append(out.errors, apiError{Code: string(e.Code), Message: e.Message, Fields: e.Fields})
 		}
 		return out, true
-	case errors.As(err, &de):
-		return newProblem(domainStatus[de.Code], string(de.Code), de.Message, de.Fields...), true
-	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrConflict), errors.Is(err, context.DeadlineExceeded):
+	}
+	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrConflict) || errors.Is(err, context.DeadlineExceeded) {
 		return unavailable(), true
 	}
 	return internal, false
