@@ -18,41 +18,19 @@ import (
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
 
-func TestBatchFramingRoundTrips(t *testing.T) {
-	events := []projections.RawEvent{{Sequence: 1, Data: []byte(`{"a":1}`)}, {Sequence: 300, Data: nil}, {Sequence: 1 << 40, Data: make([]byte, 1000)}}
-	framed := projections.EncodeBatch(events)
-	got, err := projections.DecodeBatch(framed)
-	if err != nil || len(got) != len(events) {
-		t.Fatalf("DecodeBatch = %d events, %v", len(got), err)
-	}
-	for i := range events {
-		if got[i].Sequence != events[i].Sequence || string(got[i].Data) != string(events[i].Data) {
-			t.Fatalf("event %d = %+v; want %+v", i, got[i], events[i])
-		}
-	}
-	for cut := 1; cut < len(framed); cut++ {
-		if evs, err := projections.DecodeBatch(framed[:cut]); err == nil && len(evs) != 1 && len(evs) != 2 {
-			t.Fatalf("DecodeBatch of %d of %d bytes = %d events, no error", cut, len(framed), len(evs))
-		}
-	}
-	if _, err := projections.DecodeBatch(framed[:len(framed)-1]); err == nil {
-		t.Fatal("a truncated batch decodes")
-	}
-}
-
 // history is a stream of every kind of event the projector writes, with
 // invitations created and changed in the same stretches of the stream.
-func history(t *testing.T) []projections.RawEvent {
+func history(t *testing.T) []domain.Delivered {
 	t.Helper()
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	var events []projections.RawEvent
+	var events []domain.Delivered
 	add := func(payload domain.Payload) {
 		e := domain.NewEvent(fmt.Sprintf("event-%d", len(events)+1), now, payload)
 		data, err := domain.MarshalCloudEvent(e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		events = append(events, projections.RawEvent{Sequence: uint64(len(events) + 1), Data: data})
+		events = append(events, domain.DecodeDelivered(uint64(len(events)+1), "", data))
 	}
 	add(domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme", Actor: "admin"})
 	for i := range 60 {
@@ -105,16 +83,16 @@ func readModels(t *testing.T, s projections.Store) map[string]any {
 	return out
 }
 
-// TestProjectBatchRacingReplicas has four replicas project the same stream
+// TestProjectRacingReplicas has four replicas project the same stream
 // into one store at once, each in batches of its own random sizes, each
 // retrying a refused batch: the store ends exactly as projecting the events
 // one by one makes it.
-func TestProjectBatchRacingReplicas(t *testing.T) {
+func TestProjectRacingReplicas(t *testing.T) {
 	events := history(t)
 	want := projections.NewMemoryStore()
 	one := projections.NewProjector(want, quiet())
 	for _, e := range events {
-		if err := one.Project(t.Context(), e.Sequence, e.Data); err != nil {
+		if _, err := one.Project(t.Context(), []domain.Delivered{e}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,7 +115,7 @@ func TestProjectBatchRacingReplicas(t *testing.T) {
 					rng := rand.New(rand.NewPCG(uint64(r), 7))
 					for next, tries := 0, 0; next < len(events); tries++ {
 						end := min(next+1+rng.IntN(40), len(events))
-						err := p.ProjectBatch(context.Background(), events[next:end])
+						_, err := p.Project(context.Background(), events[next:end])
 						if err != nil {
 							if tries > 1000 {
 								t.Errorf("replica %d: events %d to %d still refused: %v", r, next+1, end, err)

@@ -59,7 +59,7 @@ func BenchmarkProjectCreated(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i, data := range events {
-		if err := p.Project(ctx, uint64(i+1), data); err != nil {
+		if _, err := p.Project(ctx, []domain.Delivered{domain.DecodeDelivered(uint64(i+1), "", data)}); err != nil {
 			b.Fatal(err)
 		}
 	}

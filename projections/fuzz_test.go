@@ -21,26 +21,3 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
-
-// FuzzDecodeBatch feeds the projector's batch decoder any bytes: it never
-// panics, and what it decodes survives encoding and decoding again.
-func FuzzDecodeBatch(f *testing.F) {
-	f.Add(projections.EncodeBatch([]projections.RawEvent{{Sequence: 1, Data: []byte(`{}`)}, {Sequence: 1 << 40}}))
-	f.Add([]byte{0x80})
-	f.Add([]byte{1, 200, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		events, err := projections.DecodeBatch(b)
-		if err != nil {
-			return
-		}
-		again, err := projections.DecodeBatch(projections.EncodeBatch(events))
-		if err != nil || len(again) != len(events) {
-			t.Fatalf("%x: re-encoded, %d events of %d, %v", b, len(again), len(events), err)
-		}
-		for i := range events {
-			if again[i].Sequence != events[i].Sequence || string(again[i].Data) != string(events[i].Data) {
-				t.Fatalf("%x: event %d is %+v after a round trip, was %+v", b, i, again[i], events[i])
-			}
-		}
-	})
-}

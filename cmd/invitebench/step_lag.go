@@ -12,24 +12,24 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
-	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
 // stepLag measures projection lag: from the acknowledgement of a command's
 // append to the read model showing it, under a steady open-loop load.
 //
-// It runs the service's projection pipeline itself, built exactly as
-// internal/service builds it (eventstore.Subscriber, a pull consumer passing
-// batches of the events that arrived, behind the projector's watermill router, into the
-// configured read store), on a fresh JetStream server with the run's
+// It runs the service's projection pipeline itself (service.StartProjections:
+// the stream consumer passing batches of the events that arrived through
+// watermill's router to the projector, into the configured read store), on
+// a fresh JetStream server with the run's
 // settings, so that nothing else consumes or writes meanwhile. A scheduler
 // offers --lag-rate commands a second, each a create of one invitation
 // (invitation.created and email.reserved) appended with eventstore.Store.Append
 // with the expected-sequence guards. Each acknowledged command goes to one
-// tracker, which waits with Projector.WaitFor for the lowest sequence still
-// pending (WaitFor wakes as soon as the projector applies an event) and
+// tracker, which waits with the pipeline's WaitFor for the lowest sequence
+// still pending (WaitFor wakes as soon as the projector applies an event) and
 // times every command the projector has passed: the lag is the time from the
 // append's acknowledgement to that moment. A read model that cannot keep up
 // shows as a lag that grows for the whole step; commands still not applied
@@ -57,28 +57,11 @@ func (b *bench) stepLag(ctx context.Context) error {
 		store = redisstore.New(b.rdb, b.prefix+"lag:")
 		durable = "invitebench-lag" // a shared Redis store gets a durable consumer in the service
 	}
-	logger := quietLogger()
-	projector := projections.NewProjector(store, logger)
-	sub := eventstore.NewSubscriber(sc.js, durable, func(ctx context.Context) (uint64, error) {
-		cp, err := store.Checkpoint(ctx)
-		return cp + 1, err
-	}, logger)
-	router, err := projector.NewRouter(sub)
+	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Durable: durable, Logger: quietLogger()})
 	if err != nil {
 		return err
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = router.Run(rctx)
-	}()
-	defer func() {
-		_ = router.Close()
-		stop()
-		<-done
-	}()
-	<-router.Running()
+	defer pipeline.Close()
 
 	var emails atomic.Int64
 	org := "lag-org"
@@ -93,9 +76,9 @@ func (b *bench) stepLag(ctx context.Context) error {
 		}
 		return sc.es.Append(ctx, evs[1:], expected)
 	}
-	tracker := newLagTracker(projector)
+	tracker := newLagTracker(pipeline.Waiter)
 	go tracker.run(ctx)
-	appliedBefore := projector.Applied()
+	appliedBefore := pipeline.Applied()
 	loadStart := time.Now()
 	load := openLoopRun(ctx, b.cfg.lagRate, b.cfg.duration, func(ctx context.Context, measured bool) (time.Duration, error) {
 		t0 := time.Now()
@@ -108,7 +91,7 @@ func (b *bench) stepLag(ctx context.Context) error {
 		return acked.Sub(t0), nil
 	})
 	loadTook := time.Since(loadStart)
-	applied := projector.Applied() - appliedBefore
+	applied := pipeline.Applied() - appliedBefore
 	unapplied := tracker.finish(2 * time.Minute)
 
 	base, err := b.deliveryLag(ctx, sc)
@@ -134,7 +117,7 @@ func (b *bench) stepLag(ctx context.Context) error {
 // lagTracker times commands from their append's acknowledgement to the
 // projector applying them.
 type lagTracker struct {
-	projector *projections.Projector
+	waiter    *projections.Waiter
 	mu        sync.Mutex
 	pending   pendingHeap
 	added     chan struct{} // a command was added
@@ -164,8 +147,8 @@ func (h *pendingHeap) Pop() any {
 	return x
 }
 
-func newLagTracker(p *projections.Projector) *lagTracker {
-	return &lagTracker{projector: p, added: make(chan struct{}, 1), finished: make(chan struct{}), closing: make(chan time.Time, 1)}
+func newLagTracker(w *projections.Waiter) *lagTracker {
+	return &lagTracker{waiter: w, added: make(chan struct{}, 1), finished: make(chan struct{}), closing: make(chan time.Time, 1)}
 }
 
 func (t *lagTracker) add(seq uint64, sent, acked time.Time, measured bool) {
@@ -217,12 +200,12 @@ func (t *lagTracker) run(ctx context.Context) {
 			return
 		}
 		// WaitFor returns as soon as the projector applies lowest, or after
-		// its own limit (5s); either way, time what has been applied.
-		t.projector.WaitFor(ctx, lowest)
+		// its own limit; either way, time what has been applied.
+		t.waiter.WaitFor(ctx, lowest)
 		if ctx.Err() != nil {
 			return
 		}
-		now, applied := time.Now(), t.projector.Applied()
+		now, applied := time.Now(), t.waiter.Applied()
 		t.mu.Lock()
 		for t.pending.Len() > 0 && t.pending[0].seq <= applied {
 			p := heap.Pop(&t.pending).(pending)

@@ -153,11 +153,7 @@ func projectInvitations(ctx context.Context, store projections.Store, n int) err
 	for i := range n {
 		org := fmt.Sprintf("org-%d", i/500)
 		e := createEvents(org, fmt.Sprintf("person.%d@invitebench.example", i), now)[0]
-		data, err := domain.MarshalCloudEvent(e)
-		if err != nil {
-			return err
-		}
-		if err := p.Project(ctx, uint64(i+1), data); err != nil {
+		if _, err := p.Project(ctx, []domain.Delivered{{Recorded: domain.Recorded{Event: e, Sequence: uint64(i + 1)}}}); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
@@ -61,8 +63,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 	loader := redisstore.NewLoader(target, 1000)
 	p := projections.NewProjector(loader, quietLogger())
 	scripts0, _ := redisScriptMicros(ctx, b.rdb)
-	rate, err := replay(ctx, sc.js, n, func(seq uint64, data []byte) error { return p.Project(ctx, seq, data) },
-		func() error { return loader.Flush(ctx) })
+	rate, err := replay(ctx, sc.js, n, projectEach(ctx, p), func() error { return loader.Flush(ctx) })
 	if err != nil {
 		return fmt.Errorf("pipelined replay into Redis: %w", err)
 	}
@@ -87,7 +88,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 	}
 	b.add("rebuild", fmt.Sprintf("rebuild %d events into Redis, one at a time", n),
 		valueMeasure("ordered consumer → projector → redisstore.Store", rate, "events/s"), &rawM,
-		"one Projector.Project per event into the store the service uses: a read of the invitation and one atomic apply script, each a Redis round trip")
+		"one Projector.Project per event (a batch of one) into the store the service uses: a checkpoint read, a read of the invitation and one atomic apply script, each a Redis round trip")
 	if _, err := deleteKeys(ctx, b.rdb, redisPrefix); err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 			}
 			b.add("rebuild", fmt.Sprintf("service catch-up into %s, first %d events", kind, m),
 				valueMeasure("durable pull consumer → watermill → projector, in batches", rate, "events/s"), &rawM,
-				"what service.Start and a refeed run: eventstore.Subscriber passes up to 256 events at once (MaxAckPending 256), the projector applies them in one pipeline of script calls")
+				"what service.Start and a refeed run: the stream consumer passes up to 256 events at once (MaxAckPending 256), the projector applies them in one pipeline of script calls")
 			if kind == "redis" {
 				if _, err := deleteKeys(ctx, b.rdb, prefix); err != nil {
 					return err
@@ -182,7 +183,7 @@ func fillStream(ctx context.Context, sc *scratchJetStream, n int) (float64, erro
 // replay reads the first n messages of the stream with an ordered consumer,
 // handing each to fn (nothing when nil), then calls finish (when not nil),
 // and returns the rate.
-func replay(ctx context.Context, js jetstream.JetStream, n int, fn func(seq uint64, data []byte) error, finish func() error) (float64, error) {
+func replay(ctx context.Context, js jetstream.JetStream, n int, fn func(domain.Delivered) error, finish func() error) (float64, error) {
 	cons, err := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return 0, err
@@ -210,7 +211,7 @@ func replay(ctx context.Context, js jetstream.JetStream, n int, fn func(seq uint
 				end(err)
 				return
 			}
-			if err := fn(md.Sequence.Stream, m.Data()); err != nil {
+			if err := fn(domain.DecodeDelivered(md.Sequence.Stream, m.Subject(), m.Data())); err != nil {
 				end(err)
 				return
 			}
@@ -245,7 +246,7 @@ func replay(ctx context.Context, js jetstream.JetStream, n int, fn func(seq uint
 // that the store's checkpoint reached n.
 func replayInto(ctx context.Context, js jetstream.JetStream, n int, store projections.Store) (float64, error) {
 	p := projections.NewProjector(store, quietLogger())
-	rate, err := replay(ctx, js, n, func(seq uint64, data []byte) error { return p.Project(ctx, seq, data) }, nil)
+	rate, err := replay(ctx, js, n, projectEach(ctx, p), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -255,36 +256,27 @@ func replayInto(ctx context.Context, js jetstream.JetStream, n int, store projec
 	return rate, nil
 }
 
-// catchUp runs the service's projection pipeline (eventstore.Subscriber and
-// the projector's watermill router, as internal/service builds them) on an
-// empty store until it holds the first m events, and returns the rate.
+// projectEach projects every event on its own, as a batch of one.
+func projectEach(ctx context.Context, p *projections.Projector) func(domain.Delivered) error {
+	return func(e domain.Delivered) error {
+		_, err := p.Project(ctx, []domain.Delivered{e})
+		return err
+	}
+}
+
+// catchUp runs the service's projection pipeline (service.StartProjections)
+// on an empty store until it holds the first m events, and returns the rate.
 func catchUp(ctx context.Context, js jetstream.JetStream, store projections.Store, durable string, m uint64) (float64, error) {
-	logger := quietLogger()
-	projector := projections.NewProjector(store, logger)
-	sub := eventstore.NewSubscriber(js, durable, func(ctx context.Context) (uint64, error) {
-		cp, err := store.Checkpoint(ctx)
-		return cp + 1, err
-	}, logger)
-	router, err := projector.NewRouter(sub)
+	start := time.Now()
+	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: js, Store: store, Durable: durable, Logger: quietLogger()})
 	if err != nil {
 		return 0, err
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(done)
-		_ = router.Run(rctx)
-	}()
-	defer func() {
-		_ = router.Close()
-		stop()
-		<-done
-	}()
+	defer pipeline.Close()
 	deadline := time.Now().Add(replayLimit)
-	for projector.Applied() < m {
+	for pipeline.Applied() < m {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("catch-up: %d of %d events after %s", projector.Applied(), m, replayLimit)
+			return 0, fmt.Errorf("catch-up: %d of %d events after %s", pipeline.Applied(), m, replayLimit)
 		}
 		select {
 		case <-ctx.Done():

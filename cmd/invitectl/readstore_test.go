@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
@@ -63,7 +64,10 @@ func (rs *readStore) project(t testing.TB, f *fixture) error {
 		t.Fatal(err)
 	}
 	projector := projections.NewProjector(rs.store, slog.New(slog.DiscardHandler))
-	return r.readRaw(t.Context(), query{fromSeq: cp + 1}, func(m message) error { return projector.Project(t.Context(), m.seq, m.data) })
+	return r.readRaw(t.Context(), query{fromSeq: cp + 1}, func(m message) error {
+		_, err := projector.Project(t.Context(), []domain.Delivered{domain.DecodeDelivered(m.seq, m.subject, m.data)})
+		return err
+	})
 }
 
 // keys lists the store's keys without the prefix, sorted.

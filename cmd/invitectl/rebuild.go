@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
@@ -76,8 +77,8 @@ func build(ctx context.Context, r *reader, rb *redisstore.Rebuild, batch int, st
 			return nil
 		}
 		err := r.readRaw(ctx, query{fromSeq: from, toSeq: to, follow: true}, func(m message) error {
-			if err := projector.Project(ctx, m.seq, m.data); err != nil {
-				return fmt.Errorf("event %d: %w", m.seq, err)
+			if _, err := projector.Project(ctx, []domain.Delivered{domain.DecodeDelivered(m.seq, m.subject, m.data)}); err != nil {
+				return err
 			}
 			bar.add(1)
 			return nil

@@ -540,15 +540,21 @@ func (p *replay) start(ctx context.Context) {
 	go func() {
 		var err error
 		for b := range p.queue {
-			for i := 0; i < len(b) && err == nil && p.stuck == nil; i++ {
-				switch err = p.projector.ProjectDecoded(ctx, b[i].seq, b[i].event, b[i].err); {
-				case err == nil:
-					p.at = b[i].seq
-				case errors.Is(err, projections.ErrGap) || errors.Is(err, projections.ErrVersionConflict):
-					p.stuck, err = fmt.Errorf("event %d: %w", b[i].seq, err), nil
-				default:
-					err = fmt.Errorf("replay event %d: %w", b[i].seq, err)
-				}
+			if err != nil || p.stuck != nil {
+				continue // drain the queue
+			}
+			events := make([]domain.Delivered, len(b))
+			for i, d := range b {
+				events[i] = domain.Delivered{Recorded: domain.Recorded{Event: d.event, Sequence: d.seq, Subject: d.subject}, Err: d.err}
+			}
+			applied, perr := p.projector.Project(ctx, events)
+			p.at = max(p.at, applied)
+			switch {
+			case perr == nil:
+			case errors.Is(perr, projections.ErrGap) || errors.Is(perr, projections.ErrVersionConflict):
+				p.stuck = perr
+			default:
+				err = fmt.Errorf("replay: %w", perr)
 			}
 		}
 		p.done <- err

@@ -57,9 +57,9 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 			return max(0, float64(last)-cp)
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_redeliveries_total", ConstLabels: projection,
-			Help: "Events delivered to this process more than once."}, func() float64 { return float64(s.subscriber.Redeliveries()) }),
+			Help: "Events delivered to this process more than once."}, func() float64 { return float64(s.projections.Redeliveries()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_refeeds_total", ConstLabels: projection,
-			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.subscriber.Refeeds()) }),
+			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.projections.Refeeds()) }),
 	)
 	return reg, cm
 }

@@ -12,9 +12,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,18 +66,16 @@ type Service struct {
 	// DevSecret is the HS256 secret of dev mode (no keys configured), else nil.
 	DevSecret []byte
 
-	cfg        Config
-	ns         *server.Server
-	nc         *nats.Conn
-	rdb        *redis.Client
-	events     *eventstore.Store
-	store      projections.Store
-	projector  *projections.Projector
-	subscriber *eventstore.Subscriber
-	router     *message.Router
-	ctx        context.Context // ends when the service closes
-	stop       context.CancelFunc
-	done       chan struct{}
+	cfg         Config
+	ns          *server.Server
+	nc          *nats.Conn
+	rdb         *redis.Client
+	events      *eventstore.Store
+	store       projections.Store
+	projections *Projections
+	ctx         context.Context // ends when the service closes
+	stop        context.CancelFunc
+	background  sync.WaitGroup // the expiry's goroutines
 	// stopTracing flushes and stops the trace exporter, when tracing is on.
 	stopTracing func(context.Context) error
 }
@@ -101,10 +99,11 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if cfg.InvitationsPerHour == 0 {
 		cfg.InvitationsPerHour = 1000
 	}
-	s := &Service{cfg: cfg, done: make(chan struct{})}
+	s := &Service{cfg: cfg}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
-			s.closeConnections()
+			s.Close()
 		}
 	}()
 	if cfg.OTLPEndpoint != "" {
@@ -126,11 +125,10 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	if err := s.catchUp(ctx); err != nil {
-		s.Close()
 		return nil, err
 	}
 	registry, observer := s.registerMetrics()
-	handlers := commands.New(s.events, s.projector, cfg.Now, observer)
+	handlers := commands.New(s.events, projections.CommandReads{Waiter: s.projections.Waiter, Store: s.store}, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       handlers,
@@ -197,56 +195,13 @@ func (s *Service) openReadStore(ctx context.Context) error {
 // durableName is the consumer the replicas sharing one Redis share.
 const durableName = "invitesvc-read-models"
 
-func (s *Service) startProjections() error {
-	s.projector = projections.NewProjector(s.store, s.cfg.Logger)
+func (s *Service) startProjections() (err error) {
 	durable := ""
 	if s.rdb != nil {
 		durable = durableName
 	}
-	resume := func(ctx context.Context) (uint64, error) {
-		cp, err := s.store.Checkpoint(ctx)
-		return cp + 1, err
-	}
-	s.subscriber = eventstore.NewSubscriber(s.events.JetStream(), durable, resume, s.cfg.Logger)
-	router, err := s.projector.NewRouter(s.subscriber)
-	if err != nil {
-		return err
-	}
-	s.router = router
-	ctx, stop := context.WithCancel(context.Background())
-	s.ctx, s.stop = ctx, stop
-	go func() {
-		defer close(s.done)
-		if err := router.Run(ctx); err != nil {
-			s.cfg.Logger.Error("projections stopped", "error", err)
-		}
-	}()
-	<-router.Running()
-	go s.watchReadStore(ctx)
-	return nil
-}
-
-// watchReadStore notices a read store that lost events while no new ones
-// arrived (Redis flushed or replaced) and has it fed again.
-func (s *Service) watchReadStore(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		// Applied first: an event applied between the two reads then raises
-		// the checkpoint, not what it is compared with.
-		applied := s.projector.Applied()
-		cp, err := s.store.Checkpoint(ctx)
-		if err == nil && cp < applied {
-			s.cfg.Logger.Warn("read store lost events: rebuilding it from the stream", "checkpoint", cp, "applied", applied)
-			s.projector.Reset(cp)
-			s.subscriber.Refeed()
-		}
-	}
+	s.projections, err = StartProjections(ProjectionConfig{JetStream: s.events.JetStream(), Store: s.store, Durable: durable, Logger: s.cfg.Logger})
+	return err
 }
 
 // startExpiry records invitation.expired for each pending invitation once
@@ -254,13 +209,13 @@ func (s *Service) watchReadStore(ctx context.Context) {
 // tries; the expected sequence lets exactly one of them write.
 func (s *Service) startExpiry(expire *commands.ExpireInvitationHandler) {
 	deadlines := projections.NewDeadlines()
-	go func() {
+	s.background.Go(func() {
 		err := eventstore.Follow(s.ctx, s.events.JetStream(), []string{"invitations.*.*.*"}, func(r domain.Recorded) { deadlines.Observe(r.Event) })
 		if err != nil {
 			s.cfg.Logger.Error("expiry: cannot follow invitation events", "error", err)
 		}
-	}()
-	go func() {
+	})
+	s.background.Go(func() {
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -279,7 +234,7 @@ func (s *Service) startExpiry(expire *commands.ExpireInvitationHandler) {
 				}
 			}
 		}
-	}()
+	})
 }
 
 // catchUp waits until the read models hold every event already in the
@@ -316,7 +271,7 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, fmt.Errorf("read store: %w", err))
 	}
 	if len(problems) == 0 {
-		if err := s.projector.WaitCaughtUp(ctx, last, time.Second); err != nil {
+		if err := projections.WaitCaughtUp(ctx, s.store, last, time.Second); err != nil {
 			problems = append(problems, fmt.Errorf("projections: %w", err))
 		}
 	}
@@ -333,18 +288,17 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 	fmt.Fprintln(w, text)
 }
 
-// Close stops the projections after the event in hand is acknowledged and
-// closes every connection.
+// Close stops the projections after the batch in hand is applied, waits
+// for every goroutine the service started and closes every connection. It
+// also undoes a Start that failed half-way.
 func (s *Service) Close() {
-	if s.stop != nil {
-		_ = s.router.Close()
-		s.stop()
-		<-s.done
+	if s.projections != nil {
+		if err := s.projections.Close(); err != nil {
+			s.cfg.Logger.Warn("projections did not stop cleanly", "error", err)
+		}
 	}
-	s.closeConnections()
-}
-
-func (s *Service) closeConnections() {
+	s.stop()
+	s.background.Wait()
 	if s.stopTracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -35,12 +35,12 @@ func (s *countingStore) Checkpoint(ctx context.Context) (uint64, error) {
 func TestWaitForSharesOneCheckpointReader(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: projections.NewMemoryStore()}
-	p := projections.NewProjector(store, quiet())
+	w := projections.NewWaiter(store, quiet())
 	var wg sync.WaitGroup
 	var seen atomic.Int64
 	for range 200 {
 		wg.Go(func() {
-			if p.WaitFor(ctx, 1); p.Applied() >= 1 {
+			if w.WaitFor(ctx, 1); w.Applied() >= 1 {
 				seen.Add(1)
 			}
 		})
@@ -56,5 +56,38 @@ func TestWaitForSharesOneCheckpointReader(t *testing.T) {
 	}
 	if most := store.most.Load(); most != 1 {
 		t.Fatalf("%d checkpoint reads at once; want 1", most)
+	}
+}
+
+// TestWaiterFollowsTheProjector: a waiter wakes when this process's
+// projector advances, without reading the store; Reset lowers what it
+// believes applied, so that later waiters wait for the rebuild.
+func TestWaiterFollowsTheProjector(t *testing.T) {
+	ctx := context.Background()
+	w := projections.NewWaiter(projections.NewMemoryStore(), quiet())
+	woke := make(chan struct{})
+	go func() {
+		w.WaitFor(ctx, 5)
+		close(woke)
+	}()
+	w.Advance(4)
+	select {
+	case <-woke:
+		t.Fatal("WaitFor(5) returned at 4")
+	case <-time.After(20 * time.Millisecond):
+	}
+	w.Advance(5)
+	select {
+	case <-woke:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitFor(5) did not return once 5 was applied")
+	}
+	w.Advance(3) // never goes back on its own
+	if w.Applied() != 5 {
+		t.Fatalf("Applied = %d after advancing to 3 past 5", w.Applied())
+	}
+	w.Reset(2)
+	if w.Applied() != 2 {
+		t.Fatalf("Applied = %d after Reset(2)", w.Applied())
 	}
 }

@@ -1,10 +1,11 @@
-package eventstore
+package consumer
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,19 +17,20 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
-// Subscriber feeds the stream to watermill in order, in batches, from a pull
-// consumer positioned by the read store's checkpoint. A nacked batch makes it
+// subscriber feeds the stream to watermill in order, in batches, from a pull
+// consumer positioned by the handler's checkpoint. A nacked batch makes it
 // start over from that checkpoint, which is how a read store that lost data
 // (flushed, replaced) is rebuilt.
-type Subscriber struct {
-	js jetstream.JetStream
+type subscriber struct {
+	js   jetstream.JetStream
+	name string
 	// durable names a consumer shared by every replica; empty makes an
 	// ephemeral one for this process alone (the memory read store).
 	durable string
-	// resume is the first sequence the read store still needs.
+	// resume is the first sequence the handler still needs.
 	resume func(context.Context) (uint64, error)
 	logger *slog.Logger
 
@@ -40,9 +42,8 @@ type Subscriber struct {
 	wg           sync.WaitGroup
 }
 
-// NewSubscriber returns a subscriber; see Subscriber for its arguments.
-func NewSubscriber(js jetstream.JetStream, durable string, resume func(context.Context) (uint64, error), logger *slog.Logger) *Subscriber {
-	return &Subscriber{js: js, durable: durable, resume: resume, logger: logger,
+func newSubscriber(cfg Config) *subscriber {
+	return &subscriber{js: cfg.JetStream, name: cfg.Name, durable: cfg.Durable, resume: cfg.Resume, logger: cfg.Logger,
 		refeed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
@@ -61,7 +62,7 @@ const (
 )
 
 // Subscribe implements message.Subscriber; the topic is ignored, there is one stream.
-func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+func (s *subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
 	out := make(chan *message.Message)
 	ctx, cancel := context.WithCancel(ctx)
 	s.wg.Go(func() {
@@ -105,24 +106,17 @@ func (s *Subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.M
 	return out, nil
 }
 
-// Refeed makes the subscription start over from the read store's
-// checkpoint, for a store found to have lost events.
-func (s *Subscriber) Refeed() {
+// Refeed makes the subscription start over from the handler's checkpoint.
+func (s *subscriber) Refeed() {
 	select {
 	case s.refeed <- struct{}{}:
 	default:
 	}
 }
 
-// Refeeds counts the times the read store was fed again from its checkpoint.
-func (s *Subscriber) Refeeds() uint64 { return s.refeeds.Load() }
-
-// Redeliveries counts the events delivered more than once.
-func (s *Subscriber) Redeliveries() uint64 { return s.redeliveries.Load() }
-
 // Close stops the subscription after the batch in hand is acknowledged,
 // and hands the pin on: another replica need not wait pinnedTTL.
-func (s *Subscriber) Close() error {
+func (s *subscriber) Close() error {
 	s.once.Do(func() { close(s.closed) })
 	s.wg.Wait()
 	if s.durable == "" {
@@ -130,19 +124,19 @@ func (s *Subscriber) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	stream, err := s.js.Stream(ctx, StreamName)
+	stream, err := s.js.Stream(ctx, eventstore.StreamName)
 	if err == nil {
-		err = stream.UnpinConsumer(ctx, s.durable, priorityGroup)
+		err = stream.UnpinConsumer(ctx, s.durable, s.name)
 	}
 	if err != nil {
-		s.logger.Info("read models: could not hand the consumer's pin on", "error", err)
+		s.logger.Info("stream consumer: could not hand the pin on", "consumer", s.durable, "error", err)
 	}
 	return nil
 }
 
 var errRefeed = errors.New("event nacked: feeding again from the checkpoint")
 
-func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message, fresh bool) error {
+func (s *subscriber) consume(ctx context.Context, out chan<- *message.Message, fresh bool) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
@@ -162,19 +156,17 @@ func (s *Subscriber) consume(ctx context.Context, out chan<- *message.Message, f
 // maxBatch bounds the events in flight to this process and in one batch.
 const maxBatch = 256
 
-// Replicas sharing a durable consumer pull in one priority group, pinned to
-// one of them at a time: the events reach the read store in stream order
-// from one projector, many in flight. A pinned replica that stops pulling
-// loses the pin after pinnedTTL (it pulls at least every pullExpiry).
-const (
-	priorityGroup = "read-models"
-	pinnedTTL     = 2 * pullExpiry
-)
+// Replicas sharing a durable consumer pull in one priority group, named
+// after the handler and pinned to one of them at a time: the events reach
+// the handler in stream order from one replica, many in flight. A pinned
+// replica that stops pulling loses the pin after pinnedTTL (it pulls at
+// least every pullExpiry).
+const pinnedTTL = 2 * pullExpiry
 
 // deliver passes on the events as batches, one watermill message each: all
 // that arrived while the last batch was being applied, in order. A batch is
 // acknowledged before the next is passed on.
-func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message, fresh bool) error {
+func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, fresh bool) error {
 	start, err := s.resume(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
@@ -186,7 +178,7 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(maxBatch),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat)}
 	if s.durable != "" {
-		opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
+		opts = append(opts, jetstream.PullPriorityGroup(s.name))
 	}
 	it, err := cons.Messages(opts...)
 	if err != nil {
@@ -258,8 +250,8 @@ func (s *Subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 
 // message makes the watermill message of a batch. Its trace continues the
 // first event's.
-func (s *Subscriber) message(ctx context.Context, batch []jetstream.Msg) (*message.Message, error) {
-	events := make([]projections.RawEvent, len(batch))
+func (s *subscriber) message(ctx context.Context, batch []jetstream.Msg) (*message.Message, error) {
+	frames := make([]frame, len(batch))
 	for i, m := range batch {
 		md, err := m.Metadata()
 		if err != nil {
@@ -268,9 +260,9 @@ func (s *Subscriber) message(ctx context.Context, batch []jetstream.Msg) (*messa
 		if md.NumDelivered > 1 {
 			s.redeliveries.Add(1)
 		}
-		events[i] = projections.RawEvent{Sequence: md.Sequence.Stream, Data: m.Data()}
+		frames[i] = frame{sequence: md.Sequence.Stream, subject: m.Subject(), data: m.Data()}
 	}
-	msg := message.NewMessage(strconv.FormatUint(events[0].Sequence, 10), projections.EncodeBatch(events))
+	msg := message.NewMessage(strconv.FormatUint(frames[0].sequence, 10), encodeFrames(frames))
 	msg.SetContext(otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(batch[0].Headers())))
 	return msg, nil
 }
@@ -280,14 +272,14 @@ func (s *Subscriber) message(ctx context.Context, batch []jetstream.Msg) (*messa
 // is a fresh start (process start, refeed), only if it is idle exactly at
 // start; after an interruption, unless it is past start (the read store
 // lost what it had acked). Else it is replaced.
-func (s *Subscriber) consumer(ctx context.Context, start uint64, fresh bool) (jetstream.Consumer, error) {
-	stream, err := s.js.Stream(ctx, StreamName)
+func (s *subscriber) consumer(ctx context.Context, start uint64, fresh bool) (jetstream.Consumer, error) {
+	stream, err := s.js.Stream(ctx, eventstore.StreamName)
 	if err != nil {
 		return nil, err
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       s.durable,
-		Description:   "invitesvc read models",
+		Description:   "invitesvc: " + s.name,
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   start,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -298,22 +290,23 @@ func (s *Subscriber) consumer(ctx context.Context, start uint64, fresh bool) (je
 		cfg.InactiveThreshold = time.Minute
 		return stream.CreateConsumer(ctx, cfg)
 	}
-	cfg.PriorityGroups, cfg.PriorityPolicy, cfg.PinnedTTL = []string{priorityGroup}, jetstream.PriorityPolicyPinned, pinnedTTL
+	cfg.PriorityGroups, cfg.PriorityPolicy, cfg.PinnedTTL = []string{s.name}, jetstream.PriorityPolicyPinned, pinnedTTL
 	if c, err := stream.Consumer(ctx, s.durable); err == nil {
 		info := c.CachedInfo()
-		same := info.Config.PriorityPolicy == cfg.PriorityPolicy && info.Config.MaxAckPending == cfg.MaxAckPending
+		same := info.Config.PriorityPolicy == cfg.PriorityPolicy && slices.Equal(info.Config.PriorityGroups, cfg.PriorityGroups) &&
+			info.Config.MaxAckPending == cfg.MaxAckPending
 		idleAtStart := info.Delivered.Stream+1 == start && info.NumAckPending == 0
 		switch {
 		case same && fresh && idleAtStart:
 			// A replica that died pinned would hold the pin for pinnedTTL.
-			if err := stream.UnpinConsumer(ctx, s.durable, priorityGroup); err != nil {
+			if err := stream.UnpinConsumer(ctx, s.durable, s.name); err != nil {
 				return nil, err
 			}
 			return c, nil
 		case same && !fresh && info.AckFloor.Stream+1 <= start:
 			return c, nil
 		}
-		s.logger.Info("read models: new consumer", "from", start, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
+		s.logger.Info("stream consumer: new consumer", "consumer", s.durable, "from", start, "ack_floor", info.AckFloor.Stream, "delivered", info.Delivered.Stream)
 		if err := stream.DeleteConsumer(ctx, s.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			return nil, err
 		}
