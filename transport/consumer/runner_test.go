@@ -108,6 +108,22 @@ func (s stream) appendInvitations(t *testing.T, from, to int) {
 	}
 }
 
+// waitPulling waits until n pull requests wait on the durable consumer.
+func (s stream) waitPulling(t *testing.T, durable string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := s.js.Consumer(t.Context(), eventstore.StreamName, durable)
+		if err == nil && c.CachedInfo().NumWaiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d replicas pull from %s after 10 s", n, durable)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func start(t *testing.T, cfg consumer.Config) *consumer.Runner {
 	t.Helper()
 	if cfg.Name == "" {
@@ -135,6 +151,9 @@ func TestReplicasKeepTheOrder(t *testing.T) {
 		runners[name] = start(t, consumer.Config{JetStream: s.js, Durable: "replicas-test", Resume: log.resume,
 			Handle: func(_ context.Context, events []domain.Delivered) error { return log.apply(name, events) }})
 	}
+	// A replica that starts fresh takes the pin from one that may have died
+	// holding it: let both be pulling before the events come.
+	s.waitPulling(t, "replicas-test", 2)
 	s.appendInvitations(t, 0, 600)
 	log.waitFor(t, 600, 30*time.Second)
 	log.mu.Lock()
