@@ -42,6 +42,9 @@ func StartProjections(cfg ProjectionConfig) (*Projections, error) {
 		Durable:   cfg.Durable,
 		Resume: func(ctx context.Context) (uint64, error) {
 			cp, err := cfg.Store.Checkpoint(ctx)
+			// What the store holds at the start counts as applied, or a
+			// store emptied before the next event arrives goes unnoticed.
+			waiter.Advance(cp)
 			return cp + 1, err
 		},
 		Handle: func(ctx context.Context, events []domain.Delivered) error {
