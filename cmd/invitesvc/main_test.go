@@ -76,6 +76,7 @@ func freeAddr(t *testing.T) string {
 // TestSIGTERMDrainsAndExitsZero runs the real binary in dev mode, as a
 // newcomer would, and stops it with SIGTERM.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	testkit.NeedsServers(t)
 	bin := filepath.Join(t.TempDir(), "invitesvc")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -50,6 +50,7 @@ func stores(t *testing.T, fn func(t *testing.T, newStack func(opts ...func(*serv
 
 func startStack(t *testing.T, redisURL string, opts ...func(*service.Config)) *stack {
 	t.Helper()
+	testkit.NeedsServers(t)
 	s := &stack{t: t}
 	s.cfg = service.Config{
 		DataDir: t.TempDir(), RedisURL: redisURL, RedisPrefix: "t" + strings.ReplaceAll(t.Name(), "/", ".") + ":",
