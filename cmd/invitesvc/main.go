@@ -1,4 +1,3 @@
-// Command invitesvc runs the invitations service.
 package main
 
 import (
