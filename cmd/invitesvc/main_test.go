@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
@@ -60,6 +62,21 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 		t.Fatalf("settings %+v", s)
 	}
 	if s.DataDir != "./data" || s.FailureBurst != 20 {
+		t.Fatalf("defaults %+v", s)
+	}
+}
+
+// TestParseDefaultsAreTheServices: with no flag and no environment, the
+// service runs with service.DefaultConfig.
+func TestParseDefaultsAreTheServices(t *testing.T) {
+	s, err := parse(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.Config, service.DefaultConfig()) {
+		t.Fatalf("defaults %+v, want service.DefaultConfig() %+v", s.Config, service.DefaultConfig())
+	}
+	if s.httpAddr != "127.0.0.1:8080" || s.logLevel != "info" {
 		t.Fatalf("defaults %+v", s)
 	}
 }
