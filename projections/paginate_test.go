@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -8,8 +9,8 @@ import (
 	"testing"
 )
 
-// listEntry is a record of a fakeList: its position, and whether the filter of
-// a filtered list keeps it (its status, as a store would read it).
+// listEntry is a record of a fakeList: its position, and whether the filter
+// of a filtered list keeps it (its status, as a store would read it).
 type listEntry struct {
 	pos  uint64
 	kept bool
@@ -63,9 +64,9 @@ func (l *fakeList) scan(cursor uint64, d Direction, n int) (Scan[listEntry], err
 	return sc, nil
 }
 
-// insert adds an listEntry at its place.
+// insert adds an entry at its place.
 func (l *fakeList) insert(e listEntry) {
-	i, _ := slices.BinarySearchFunc(l.entries, e.pos, func(x listEntry, p uint64) int { return int(x.pos) - int(p) })
+	i, _ := slices.BinarySearchFunc(l.entries, e.pos, func(x listEntry, p uint64) int { return cmp.Compare(x.pos, p) })
 	l.entries = slices.Insert(l.entries, i, e)
 }
 
@@ -93,10 +94,13 @@ func positionsOf(es []listEntry) []uint64 {
 
 func notMultipleOf(k uint64) func(uint64) bool { return func(p uint64) bool { return p%k != 0 } }
 
+// TestPaginate cuts pages out of lists of ten records (positions 1 to 10)
+// and of filtered lists, checking the items, the flags, the checkpoint
+// (the last scan's) and, where it matters, the very scans made.
 func TestPaginate(t *testing.T) {
 	tests := []struct {
 		name       string
-		list       *fakeList
+		list       *fakeList // nil: positions 1 to 10
 		filtered   bool
 		req        PageRequest
 		want       []uint64
@@ -106,34 +110,34 @@ func TestPaginate(t *testing.T) {
 	}{
 		{name: "empty list", list: newFakeList(1, 0, nil), req: PageRequest{Limit: 3}, want: []uint64{},
 			calls: []scanCall{{0, Older, 4}}},
-		{name: "first page", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3}, want: []uint64{10, 9, 8}, next: true,
+		{name: "first page", req: PageRequest{Limit: 3}, want: []uint64{10, 9, 8}, next: true,
 			calls: []scanCall{{0, Older, 4}}},
 		{name: "first page is the whole list", list: newFakeList(1, 3, nil), req: PageRequest{Limit: 3}, want: []uint64{3, 2, 1}},
 		{name: "first page, one short of the limit", list: newFakeList(1, 2, nil), req: PageRequest{Limit: 3}, want: []uint64{2, 1}},
-		{name: "limit 1", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 1}, want: []uint64{10}, next: true},
-		{name: "after, in the middle", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 8},
+		{name: "limit 1", req: PageRequest{Limit: 1}, want: []uint64{10}, next: true},
+		{name: "after, in the middle", req: PageRequest{Limit: 3, StartingAfter: 8},
 			want: []uint64{7, 6, 5}, next: true, prev: true,
 			calls: []scanCall{{8, Older, 4}, {7, Newer, 1}}},
-		{name: "after, the last page", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 3},
+		{name: "after, the last page", req: PageRequest{Limit: 3, StartingAfter: 3},
 			want: []uint64{2, 1}, prev: true},
-		{name: "after, the last page exactly full", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 4},
+		{name: "after, the last page exactly full", req: PageRequest{Limit: 3, StartingAfter: 4},
 			want: []uint64{3, 2, 1}, prev: true},
-		{name: "after the oldest", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 1},
+		{name: "after the oldest", req: PageRequest{Limit: 3, StartingAfter: 1},
 			want: []uint64{}, prev: true, calls: []scanCall{{1, Older, 4}, {0, Newer, 1}}},
-		{name: "after the newest", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 10},
+		{name: "after the newest", req: PageRequest{Limit: 3, StartingAfter: 10},
 			want: []uint64{9, 8, 7}, next: true, prev: true},
-		{name: "after a position above the list", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, StartingAfter: 20},
+		{name: "after a position above the list", req: PageRequest{Limit: 3, StartingAfter: 20},
 			want: []uint64{10, 9, 8}, next: true},
-		{name: "before, in the middle", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, EndingBefore: 4},
+		{name: "before, in the middle", req: PageRequest{Limit: 3, EndingBefore: 4},
 			want: []uint64{7, 6, 5}, next: true, prev: true,
 			calls: []scanCall{{4, Newer, 4}, {5, Older, 1}}},
-		{name: "before, the first page", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, EndingBefore: 8},
+		{name: "before, the first page", req: PageRequest{Limit: 3, EndingBefore: 8},
 			want: []uint64{10, 9}, next: true},
-		{name: "before, the first page exactly full", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, EndingBefore: 7},
+		{name: "before, the first page exactly full", req: PageRequest{Limit: 3, EndingBefore: 7},
 			want: []uint64{10, 9, 8}, next: true},
-		{name: "before the newest", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, EndingBefore: 10},
+		{name: "before the newest", req: PageRequest{Limit: 3, EndingBefore: 10},
 			want: []uint64{}, next: true, calls: []scanCall{{10, Newer, 4}, {10, Older, 1}}},
-		{name: "before the oldest", list: newFakeList(1, 10, nil), req: PageRequest{Limit: 3, EndingBefore: 1},
+		{name: "before the oldest", req: PageRequest{Limit: 3, EndingBefore: 1},
 			want: []uint64{4, 3, 2}, next: true, prev: true},
 		{name: "before the only one", list: newFakeList(5, 5, nil), req: PageRequest{Limit: 3, EndingBefore: 5},
 			want: []uint64{}},
@@ -165,7 +169,11 @@ func TestPaginate(t *testing.T) {
 			if tt.filtered {
 				keep = isKept
 			}
-			page, cp, err := tt.list.paginate(keep, tt.req)
+			l := tt.list
+			if l == nil {
+				l = newFakeList(1, 10, nil)
+			}
+			page, cp, err := l.paginate(keep, tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,17 +183,17 @@ func TestPaginate(t *testing.T) {
 			if page.HasNext != tt.next || page.HasPrev != tt.prev {
 				t.Errorf("has next %v, has prev %v; want %v, %v", page.HasNext, page.HasPrev, tt.next, tt.prev)
 			}
-			if tt.calls != nil && !slices.Equal(tt.list.calls, tt.calls) {
-				t.Errorf("scans %v, want %v", tt.list.calls, tt.calls)
+			if tt.calls != nil && !slices.Equal(l.calls, tt.calls) {
+				t.Errorf("scans %v, want %v", l.calls, tt.calls)
 			}
-			if cp != uint64(len(tt.list.calls)) {
-				t.Errorf("checkpoint %d, want the last scan's, %d", cp, len(tt.list.calls))
+			if cp != uint64(len(l.calls)) {
+				t.Errorf("checkpoint %d, want the last scan's, %d", cp, len(l.calls))
 			}
 		})
 	}
 }
 
-// evens lists the even positions from high down to low.
+// evenPositions lists the even positions from high down to low.
 func evenPositions(high, low uint64) []uint64 {
 	var out []uint64
 	for p := high; p >= low; p -= 2 {
@@ -366,7 +374,7 @@ func TestPaginateBackwardsSeesNewRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.IsSortedFunc(page.Items, func(a, b listEntry) int { return int(b.pos) - int(a.pos) }) {
+		if !slices.IsSortedFunc(page.Items, func(a, b listEntry) int { return cmp.Compare(b.pos, a.pos) }) {
 			t.Fatalf("page %v is not newest first", positionsOf(page.Items))
 		}
 		shown = append(positionsOf(page.Items), shown...)
