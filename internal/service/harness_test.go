@@ -35,6 +35,7 @@ type stack struct {
 
 // stores runs fn once with the memory read store and once with Redis.
 func stores(t *testing.T, fn func(t *testing.T, newStack func(opts ...func(*service.Config)) *stack)) {
+	testkit.NeedsServers(t)
 	for _, store := range []string{"memory", "redis"} {
 		t.Run(store, func(t *testing.T) {
 			redisURL := ""
