@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
@@ -296,6 +297,7 @@ type localCluster struct {
 
 func upLocalCluster(t *testing.T) *localCluster {
 	t.Helper()
+	testkit.NeedsServers(t)
 	for _, tool := range []struct{ name, hint string }{
 		{"bash", "local-cluster.sh is a bash script"},
 		{"go", "local-cluster.sh builds nats-server and invitesvc"},

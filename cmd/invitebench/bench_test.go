@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
@@ -23,16 +23,7 @@ import (
 
 func benchRedis(b *testing.B) (*redis.Client, string) {
 	b.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		r, err := startRedisServer(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(r.stop)
-		url = r.url
-	}
-	opts, err := redis.ParseURL(url)
+	opts, err := redis.ParseURL(testkit.Redis(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/invitesvc/invitesvc/internal/redisserver"
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
@@ -52,7 +53,7 @@ type bench struct {
 	js       jetstream.JetStream
 	replicas int // of INVITATIONS, copied by the baseline stream
 
-	redis    *redisServer // nil with --redis-url
+	redis    *redisserver.Server // nil with --redis-url
 	redisURL string
 	rdb      *redis.Client
 	// prefix is where this run's keys live in Redis.
@@ -131,7 +132,7 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (_ *bench, err err
 		b.natsURL = cfg.natsURL
 	} else {
 		b.secret = []byte(randomHex(32)) // 64 bytes
-		port, err := freePort()
+		port, err := redisserver.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +184,7 @@ func (b *bench) ensureRedis() error {
 		if err != nil {
 			return err
 		}
-		b.redis, b.redisURL = r, r.url
+		b.redis, b.redisURL = r, r.URL
 	}
 	opts, err := redis.ParseURL(b.redisURL)
 	if err != nil {
@@ -275,7 +276,7 @@ func (b *bench) close() {
 		_ = b.rdb.Close()
 	}
 	if b.redis != nil {
-		b.redis.stop()
+		b.redis.Stop()
 	}
 	if b.dir != "" {
 		_ = os.RemoveAll(b.dir)

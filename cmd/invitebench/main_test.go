@@ -11,11 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
 // TestSmoke runs every step on tiny settings, so that the tool keeps working:
 // each figure is there, none failed, and the JSON says what the table says.
 func TestSmoke(t *testing.T) {
+	testkit.NeedsServers(t)
 	args := []string{"--duration", "100ms", "--clients", "1,2", "--read-invitations", "100", "--lag-rate", "100",
 		"--rebuild-events", "2000", "--rebuild-service-events", "500", "--memory-invitations", "300", "--memory-settle", "0s"}
 	if u := os.Getenv("REDIS_URL"); u != "" {

@@ -1,108 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/invitesvc/invitesvc/internal/redisserver"
+	"github.com/invitesvc/invitesvc/projections/redisstore"
 )
 
-// redisServer is a private redis-server on a free loopback port, without
-// persistence, like internal/testkit starts for the tests.
-type redisServer struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	once sync.Once
-}
-
-func startRedisServer(dir string) (*redisServer, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("redis-server not found (%w): install it (Debian: apt-get install redis-server), give --redis-url, or use --store memory --only create,accept,lookup,list,lag", err)
+// startRedisServer starts the private redis-server of a run that was given
+// no --redis-url, its log in dir.
+func startRedisServer(dir string) (*redisserver.Server, error) {
+	r, err := redisserver.Start(dir, "")
+	if errors.Is(err, redisserver.ErrNotInstalled) {
+		return nil, fmt.Errorf("%w; or give --redis-url, or use --store memory --only create,accept,lookup,list,lag", err)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	logFile := filepath.Join(dir, "redis.log")
-	addr := net.JoinHostPort("127.0.0.1", port)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", logFile)
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start redis-server: %w", err)
-	}
-	r := &redisServer{url: "redis://" + addr, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(r.done)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !answersPing(addr) {
-		if time.Now().After(deadline) {
-			r.stop()
-			return nil, fmt.Errorf("redis-server on %s did not answer PING within 10s; log:\n%s", addr, readFile(logFile))
-		}
-		select {
-		case <-r.done:
-			return nil, fmt.Errorf("redis-server on %s exited; log:\n%s", addr, readFile(logFile))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return r, nil
-}
-
-func (r *redisServer) stop() {
-	r.once.Do(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	})
-}
-
-// freePort asks the kernel for a loopback port nobody listens on.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
-}
-
-func answersPing(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
+	return r, err
 }
 
 // redisUsedMemory is INFO memory's used_memory: the bytes Redis allocated.
@@ -124,7 +42,7 @@ func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) (int, err
 	deleted := 0
 	var cursor uint64
 	for {
-		keys, next, err := rdb.Scan(ctx, cursor, escapeGlob(prefix)+"*", 1000).Result()
+		keys, next, err := rdb.Scan(ctx, cursor, redisstore.PrefixPattern(prefix), 1000).Result()
 		if err != nil {
 			return deleted, err
 		}
@@ -138,17 +56,6 @@ func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) (int, err
 			return deleted, nil
 		}
 	}
-}
-
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // redisScriptMicros is the CPU time Redis has spent running scripts

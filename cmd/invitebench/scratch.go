@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/internal/redisserver"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -37,7 +38,7 @@ func (b *bench) newScratchJetStream(ctx context.Context, name string, syncAlways
 			s.close()
 		}
 	}()
-	port, err := freePort()
+	port, err := redisserver.FreePort()
 	if err != nil {
 		return nil, err
 	}

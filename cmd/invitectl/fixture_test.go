@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -32,6 +33,7 @@ type fixture struct {
 // changed by opts.
 func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	t.Helper()
+	testkit.NeedsServers(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

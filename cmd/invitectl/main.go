@@ -1,4 +1,3 @@
-// Command invitectl is the operations and audit tool of the invitations service.
 package main
 
 import (

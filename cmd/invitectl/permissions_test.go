@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -44,6 +45,7 @@ var invitectlPermissions = &server.Permissions{
 // Every command works with the documented permissions and nothing more:
 // invitectl writes nothing to the stream.
 func TestPermissions(t *testing.T) {
+	testkit.NeedsServers(t)
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
 		Users: []*server.User{{Username: "service", Password: "s"}, {Username: "invitectl", Password: "i", Permissions: invitectlPermissions}}}
 	ns, err := server.NewServer(opts)

@@ -1,4 +1,3 @@
-// Command invitesvc runs the invitations service.
 package main
 
 import (
@@ -47,25 +46,25 @@ type settings struct {
 
 // parse reads flags, each of which may also come from INVITESVC_<NAME>.
 func parse(args []string, stderr io.Writer) (settings, error) {
-	var s settings
+	s := settings{Config: service.DefaultConfig()}
 	fs := flag.NewFlagSet("invitesvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&s.NATSURL, "nats-url", "", "external NATS (e.g. nats://127.0.0.1:4222); empty starts an embedded JetStream server")
-	fs.StringVar(&s.DataDir, "data-dir", "./data", "where the embedded server keeps the stream (and the dev-mode secret)")
+	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "where the embedded server keeps the stream (and the dev-mode secret)")
 	fs.StringVar(&s.NATSListen, "nats-listen", "", "also expose the embedded NATS at this address (e.g. 127.0.0.1:4333) for subscribers and tools")
-	fs.IntVar(&s.Replicas, "stream-replicas", 1, "replicas of the INVITATIONS stream when it is created (3 in a cluster)")
-	fs.BoolVar(&s.SyncAlways, "jetstream-sync-always", true, "embedded server: fsync every write before acknowledging it (false: every 2 minutes, faster, loses acknowledged events on power loss)")
+	fs.IntVar(&s.Replicas, "stream-replicas", s.Replicas, "replicas of the INVITATIONS stream when it is created (3 in a cluster)")
+	fs.BoolVar(&s.SyncAlways, "jetstream-sync-always", s.SyncAlways, "embedded server: fsync every write before acknowledging it (false: every 2 minutes, faster, loses acknowledged events on power loss)")
 	fs.StringVar(&s.RedisURL, "redis-url", "", "Redis for the read models (e.g. redis://127.0.0.1:6379/0); empty keeps them in memory, rebuilt from the stream at start")
-	fs.StringVar(&s.RedisPrefix, "redis-prefix", "invitesvc:", "prefix of every Redis key")
+	fs.StringVar(&s.RedisPrefix, "redis-prefix", s.RedisPrefix, "prefix of every Redis key")
 	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes); with no key configured the service runs in dev mode")
 	fs.StringVar(&s.JWKSFile, "jwks-file", "", "JWKS file with the public keys for RS256/ES256/EdDSA")
 	fs.StringVar(&s.JWKSURL, "jwks-url", "", "JWKS URL with the public keys for RS256/ES256/EdDSA")
 	fs.StringVar(&s.JWTIssuer, "jwt-issuer", "", "required iss claim, when set")
 	fs.StringVar(&s.JWTAudience, "jwt-audience", "", "required aud claim, when set")
-	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", 10, "failed token look-ups and accepts allowed per client address per minute")
-	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", 20, "failed token look-ups and accepts allowed at once per client address")
-	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", 1000, "invitations one organization may create per hour (per replica), then 429")
+	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", s.FailuresPerMinute, "failed token look-ups and accepts allowed per client address per minute")
+	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", s.FailureBurst, "failed token look-ups and accepts allowed at once per client address")
+	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", s.InvitationsPerHour, "invitations one organization may create per hour (per replica), then 429")
 	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")

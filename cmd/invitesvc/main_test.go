@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 )
 
@@ -64,6 +66,21 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	}
 }
 
+// TestParseDefaultsAreTheServices: with no flag and no environment, the
+// service runs with service.DefaultConfig.
+func TestParseDefaultsAreTheServices(t *testing.T) {
+	s, err := parse(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.Config, service.DefaultConfig()) {
+		t.Fatalf("defaults %+v, want service.DefaultConfig() %+v", s.Config, service.DefaultConfig())
+	}
+	if s.httpAddr != "127.0.0.1:8080" || s.logLevel != "info" {
+		t.Fatalf("defaults %+v", s)
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,6 +93,7 @@ func freeAddr(t *testing.T) string {
 // TestSIGTERMDrainsAndExitsZero runs the real binary in dev mode, as a
 // newcomer would, and stops it with SIGTERM.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	testkit.NeedsServers(t)
 	bin := filepath.Join(t.TempDir(), "invitesvc")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

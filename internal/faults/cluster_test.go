@@ -37,6 +37,7 @@ func freePort(t *testing.T) int {
 // routed to each other on loopback ports, each syncing every write.
 func startCluster(t *testing.T) (map[string]*server.Server, string) {
 	t.Helper()
+	testkit.NeedsServers(t)
 	clusterPorts := []int{freePort(t), freePort(t), freePort(t)}
 	var routes []*url.URL
 	for _, p := range clusterPorts {

@@ -26,6 +26,7 @@ var (
 // invitesvcBinary builds cmd/invitesvc once per test run.
 func invitesvcBinary(t *testing.T) string {
 	t.Helper()
+	testkit.NeedsServers(t)
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "invitesvc-faults-")
 		if err != nil {

@@ -35,6 +35,7 @@ type stack struct {
 
 // stores runs fn once with the memory read store and once with Redis.
 func stores(t *testing.T, fn func(t *testing.T, newStack func(opts ...func(*service.Config)) *stack)) {
+	testkit.NeedsServers(t)
 	for _, store := range []string{"memory", "redis"} {
 		t.Run(store, func(t *testing.T) {
 			redisURL := ""
@@ -50,6 +51,7 @@ func stores(t *testing.T, fn func(t *testing.T, newStack func(opts ...func(*serv
 
 func startStack(t *testing.T, redisURL string, opts ...func(*service.Config)) *stack {
 	t.Helper()
+	testkit.NeedsServers(t)
 	s := &stack{t: t}
 	s.cfg = service.Config{
 		DataDir: t.TempDir(), RedisURL: redisURL, RedisPrefix: "t" + strings.ReplaceAll(t.Name(), "/", ".") + ":",

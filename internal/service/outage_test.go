@@ -21,6 +21,7 @@ import (
 
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
+	testkit.NeedsServers(t)
 	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,3 @@
-// Package service wires the invitations service together: event store, read
-// store, projections, commands, queries and the HTTP API. cmd/invitesvc runs
-// it; the end-to-end tests start it exactly the same way.
 package service
 
 import (
@@ -56,8 +53,45 @@ type Config struct {
 	OTLPEndpoint string
 	// Version is reported in traces.
 	Version string
-	Logger  *slog.Logger
+	Logger  *slog.Logger     // slog.Default when nil
 	Now     func() time.Time // the clock; time.Now when nil
+}
+
+// DefaultConfig is what invitesvc runs with when no flag says otherwise: its
+// flags take their defaults from here.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:            "./data",
+		SyncAlways:         true,
+		Replicas:           1,
+		RedisPrefix:        "invitesvc:",
+		FailuresPerMinute:  10,
+		FailureBurst:       20,
+		InvitationsPerHour: 1000,
+	}
+}
+
+// withDefaults gives the settings whose zero value would make no sense (no
+// stream replica, no failed attempt allowed, no invitation) DefaultConfig's
+// values, and a nil logger or clock the default one.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Replicas == 0 {
+		c.Replicas = d.Replicas
+	}
+	if c.FailuresPerMinute == 0 || c.FailureBurst == 0 {
+		c.FailuresPerMinute, c.FailureBurst = d.FailuresPerMinute, d.FailureBurst
+	}
+	if c.InvitationsPerHour == 0 {
+		c.InvitationsPerHour = d.InvitationsPerHour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
 }
 
 // Service is a running instance.
@@ -84,21 +118,7 @@ type Service struct {
 // read store, catches the read models up with the stream and returns the
 // service ready to serve.
 func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Replicas == 0 {
-		cfg.Replicas = 1
-	}
-	if cfg.FailuresPerMinute == 0 || cfg.FailureBurst == 0 {
-		cfg.FailuresPerMinute, cfg.FailureBurst = 10, 20
-	}
-	if cfg.InvitationsPerHour == 0 {
-		cfg.InvitationsPerHour = 1000
-	}
+	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	defer func() {

@@ -1,5 +1,3 @@
-// Package testkit starts the real dependencies tests talk to: an in-process
-// JetStream server and a redis-server on a free port.
 package testkit
 
 import (
@@ -16,6 +14,7 @@ import (
 // INVITATIONS stream, and returns it with an in-process connection.
 func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 	t.Helper()
+	NeedsServers(t)
 	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -50,17 +50,28 @@ func (s *Store) applyCalls(ctx context.Context, calls [][]any) (int, error) {
 	}
 	applied := 0
 	for _, cmd := range cmds {
-		reply, err := cmd.Slice()
-		if err != nil || len(reply) != 2 {
-			return applied, fmt.Errorf("redisstore: apply a batch: %v, %w", reply, err)
-		}
-		n, _ := reply[0].(int64)
-		applied += int(n)
-		if verdict, _ := reply[1].(string); verdict != "ok" {
-			return applied, applyVerdict(verdict)
+		n, err := callApplied(cmd)
+		applied += n
+		if err != nil {
+			return applied, err
 		}
 	}
 	return applied, nil
+}
+
+// callApplied reads the reply of one call, {applied, verdict}: how many of
+// its writes were applied, and the verdict on the one that stopped it.
+func callApplied(cmd *redis.Cmd) (int, error) {
+	reply, err := cmd.Slice()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: apply a batch: %w", err)
+	}
+	if len(reply) != 2 {
+		return 0, fmt.Errorf("redisstore: apply a batch: unexpected reply %v", reply)
+	}
+	n, _ := reply[0].(int64)
+	verdict, _ := reply[1].(string)
+	return int(n), applyVerdict(verdict)
 }
 
 func (s *Store) pipeCalls(ctx context.Context, calls [][]any) ([]*redis.Cmd, error) {

@@ -1,4 +1,4 @@
-package main
+package redisserver
 
 import (
 	"os/exec"

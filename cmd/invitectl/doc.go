@@ -1,0 +1,2 @@
+// Command invitectl is the operations and audit tool of the invitations service.
+package main

@@ -1,0 +1,2 @@
+// Command invitesvc runs the invitations service.
+package main
