@@ -88,7 +88,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 		if err != nil {
 			return decision{}, err
 		}
-		payloads := make([]domain.Payload, 0, 2*len(invited)+1)
+		var payloads []domain.Payload
 		for i, d := range invited {
 			payloads = append(payloads, d.Payloads()...)
 			inv := evolve(domain.Invitation{}, now, d.Invitation)

@@ -26,6 +26,6 @@ func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) erro
 		if err != nil {
 			return decision{}, err
 		}
-		return decision{payloads: []domain.Payload{removed}, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, err
+		return decision{payloads: []domain.Payload{removed}, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, nil
 	})
 }

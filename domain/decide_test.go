@@ -277,3 +277,16 @@ func TestDecisionsListEventsInAppendOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoveMember(t *testing.T) {
+	member := domain.Membership{OrganizationID: org, UserID: "user-42", InvitationID: invID, Active: true}
+	got, err := domain.RemoveMember(member, "admin")
+	want := domain.MembershipRemoved{OrganizationID: org, UserID: "user-42", InvitationID: invID, Actor: "admin"}
+	if err != nil || got != want {
+		t.Fatalf("remove a member: %+v, %v; want %+v", got, err, want)
+	}
+	member.Active = false
+	if _, err := domain.RemoveMember(member, "admin"); !errors.Is(err, domain.ErrMemberNotFound) {
+		t.Fatalf("remove a former member: %v; want ErrMemberNotFound", err)
+	}
+}

@@ -21,12 +21,16 @@ func at(seqs map[domain.StreamID]uint64) map[domain.StreamID]domain.Position {
 	return out
 }
 
-// newStore is a store on a fresh embedded JetStream server: no test of it
-// runs under -short.
-func newStore(t *testing.T) *eventstore.Store {
+// skipUnderShort skips a test that starts an embedded JetStream server.
+func skipUnderShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs an embedded JetStream server")
 	}
+}
+
+// newStore is a store on a fresh embedded JetStream server.
+func newStore(t *testing.T) *eventstore.Store {
+	skipUnderShort(t)
 	_, nc := testkit.JetStream(t)
 	s, err := eventstore.New(nc)
 	if err != nil {
@@ -43,6 +47,7 @@ func created(id string) domain.Event {
 }
 
 func TestJetStreamConformance(t *testing.T) {
+	skipUnderShort(t)
 	eventstoretest.Run(t, func(t *testing.T) eventstoretest.Store { return newStore(t) })
 }
 
