@@ -49,15 +49,21 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 		if err != nil {
 			return decision{}, err
 		}
-		payloads, err := domain.Accept(inv, member, cmd.Caller, now)
+		acceptance, err := domain.Accept(inv, member, cmd.Caller, now)
 		if err != nil {
 			return decision{}, err
 		}
 		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
 			return decision{}, err
 		}
-		res.Membership = evolve(member, now, payloads[min(1, len(payloads)):])
-		if len(payloads) == 0 && !res.Membership.Active {
+		var payloads []domain.Payload
+		switch {
+		case acceptance != nil:
+			payloads = acceptance.Payloads()
+			res.Membership = evolve(member, now, acceptance.Membership)
+		case member.Active:
+			res.Membership = member
+		default:
 			// Accepted before, by this caller, who has since been removed.
 			res.Membership = domain.Membership{OrganizationID: inv.OrganizationID, UserID: inv.AcceptedBy,
 				Email: inv.Email, Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}

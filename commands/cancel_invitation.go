@@ -27,7 +27,7 @@ func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitati
 		if inv.Exists() && inv.Role.Privileged() && !cmd.MayManagePrivileged {
 			return decision{}, domain.ErrForbidden
 		}
-		payloads, err := domain.Cancel(inv, cmd.Actor)
-		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
+		cancelled, err := domain.Cancel(inv, cmd.Actor)
+		return decision{payloads: domain.Optional(cancelled), expected: map[domain.StreamID]domain.Position{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
 	})
 }

@@ -84,14 +84,16 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			expected[slotID] = slotSeq
 			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = domain.Position{}
 		}
-		payloads, err := domain.Invite(org, invitees, news, cmd.Actor, now)
+		invited, err := domain.Invite(org, invitees, news, cmd.Actor, now)
 		if err != nil {
 			return decision{}, err
 		}
-		for i, n := range news {
-			inv := evolve(domain.Invitation{}, now, payloads[2*i:2*i+1])
+		var payloads []domain.Payload
+		for i, d := range invited {
+			payloads = append(payloads, d.Payloads()...)
+			inv := evolve(domain.Invitation{}, now, d.Invitation)
 			res.Invitations = append(res.Invitations, CreatedInvitation{Invitation: inv, Token: tokens[i]})
-			idem.InvitationIDs = append(idem.InvitationIDs, n.InvitationID)
+			idem.InvitationIDs = append(idem.InvitationIDs, d.Invitation.InvitationID)
 		}
 		if cmd.IdempotencyKey != "" {
 			payloads = append(payloads, idem)

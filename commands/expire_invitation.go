@@ -22,7 +22,7 @@ func (h *ExpireInvitationHandler) Handle(ctx context.Context, cmd ExpireInvitati
 		if err != nil {
 			return decision{}, err
 		}
-		return decision{payloads: domain.Expire(inv, now), expected: map[domain.StreamID]domain.Position{
+		return decision{payloads: domain.Optional(domain.Expire(inv, now)), expected: map[domain.StreamID]domain.Position{
 			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: pos}}, nil
 	})
 }

@@ -198,7 +198,7 @@ func NewToken() string {
 func evolve[S any, P interface {
 	*S
 	Apply(domain.Event)
-}](s S, now time.Time, payloads []domain.Payload) S {
+}](s S, now time.Time, payloads ...domain.Payload) S {
 	for _, p := range payloads {
 		P(&s).Apply(domain.NewEvent("", now, p))
 	}

@@ -13,8 +13,12 @@ type EventStore interface {
 	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
 	// Append writes all events or none. expected holds, for the aggregate of
 	// every event, the position the decision was based on; a mismatch is
-	// domain.ErrConflict, a store that cannot be reached domain.ErrUnavailable. Each event is chained to that position's hash. It returns
-	// the sequence of the last event written.
+	// domain.ErrConflict, a store that cannot be reached
+	// domain.ErrUnavailable. Each event is chained to that position's hash.
+	// It returns the sequence of the last event written. A single event whose
+	// id is stored already is not written again: its sequence is returned.
+	// The conformance suite in transport/eventstore/eventstoretest pins
+	// these rules for every store.
 	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error)
 }
 

@@ -23,9 +23,10 @@ func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOr
 		if err != nil {
 			return decision{}, err
 		}
-		var payloads []domain.Payload
-		payloads, created = domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
-		org = evolve(current, now, payloads)
+		registration := domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
+		created = registration.Registered != nil
+		payloads := registration.Payloads()
+		org = evolve(current, now, payloads...)
 		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindOrganization, OrganizationID: cmd.OrganizationID}: seq}}, nil
 	})
 	return org, created, err

@@ -22,7 +22,10 @@ func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) erro
 		if err != nil {
 			return decision{}, err
 		}
-		payloads, err := domain.RemoveMember(m, cmd.Actor)
-		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, err
+		removed, err := domain.RemoveMember(m, cmd.Actor)
+		if err != nil {
+			return decision{}, err
+		}
+		return decision{payloads: []domain.Payload{removed}, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, nil
 	})
 }

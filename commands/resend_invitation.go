@@ -42,15 +42,15 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 			return decision{}, err
 		}
 		token := NewToken()
-		payloads, err := domain.Resend(inv, slot, domain.SHA256(token), now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC(), cmd.Actor, now)
+		resent, err := domain.Resend(inv, slot, domain.SHA256(token), now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC(), cmd.Actor, now)
 		if err != nil {
 			return decision{}, err
 		}
 		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
 			return decision{}, err
 		}
-		res.Invitation = CreatedInvitation{Invitation: evolve(inv, now, payloads), Token: token}
-		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{
+		res.Invitation = CreatedInvitation{Invitation: evolve(inv, now, resent.Invitation), Token: token}
+		return decision{payloads: resent.Payloads(), expected: map[domain.StreamID]domain.Position{
 			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: inv.ID}: invSeq,
 			slotID: slotSeq,
 		}}, nil

@@ -50,16 +50,37 @@ func SHA256(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Registration is what RegisterOrganization decided: at most one of its
+// events, nil when not decided.
+type Registration struct {
+	Registered *OrganizationRegistered
+	Renamed    *OrganizationRenamed
+}
+
+// Payloads lists the decided event, if any.
+func (r Registration) Payloads() []Payload {
+	return append(Optional(r.Registered), Optional(r.Renamed)...)
+}
+
 // RegisterOrganization registers the organization or renames it. It decides
 // nothing when the name is unchanged.
-func RegisterOrganization(o Organization, id, name, actor string) (events []Payload, created bool) {
+func RegisterOrganization(o Organization, id, name, actor string) Registration {
 	switch {
 	case !o.Registered():
-		return []Payload{OrganizationRegistered{OrganizationID: id, Name: name, Actor: actor}}, true
+		return Registration{Registered: &OrganizationRegistered{OrganizationID: id, Name: name, Actor: actor}}
 	case o.Name == name:
-		return nil, false
+		return Registration{}
 	}
-	return []Payload{OrganizationRenamed{OrganizationID: id, Name: name, Actor: actor}}, false
+	return Registration{Renamed: &OrganizationRenamed{OrganizationID: id, Name: name, Actor: actor}}
+}
+
+// Optional lists an event a decider may leave undecided (nil): what to
+// append, nothing when it decided nothing.
+func Optional[P Payload](p *P) []Payload {
+	if p == nil {
+		return nil
+	}
+	return []Payload{*p}
 }
 
 // Invitee is what decides whether an email may be invited: the invitation
@@ -95,9 +116,20 @@ type NewInvitation struct {
 	ExpiresAt    time.Time
 }
 
+// Invited is what Invite decided for one email: the invitation's event and
+// its email slot's.
+type Invited struct {
+	Invitation InvitationCreated
+	Slot       EmailReserved
+}
+
+// Payloads lists the events in the order they are appended.
+func (d Invited) Payloads() []Payload { return []Payload{d.Invitation, d.Slot} }
+
 // Invite creates invitations for every invitee, or none: each email that may
-// not be invited is reported with its index in the request.
-func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor string, now time.Time) ([]Payload, error) {
+// not be invited is reported with its index in the request. The decisions
+// are in the order of news.
+func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor string, now time.Time) ([]Invited, error) {
 	if !org.Registered() {
 		return nil, ErrOrganizationNotFound
 	}
@@ -120,14 +152,15 @@ func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor st
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	events := make([]Payload, 0, 2*len(news))
-	for _, n := range news {
-		events = append(events,
-			InvitationCreated{OrganizationID: org.ID, InvitationID: n.InvitationID, Email: n.Email, Role: n.Role,
+	decided := make([]Invited, len(news))
+	for i, n := range news {
+		decided[i] = Invited{
+			Invitation: InvitationCreated{OrganizationID: org.ID, InvitationID: n.InvitationID, Email: n.Email, Role: n.Role,
 				TokenSHA256: n.TokenSHA256, ExpiresAt: n.ExpiresAt, Actor: actor},
-			EmailReserved{OrganizationID: org.ID, EmailSHA256: SHA256(n.Email), InvitationID: n.InvitationID, Actor: actor})
+			Slot: EmailReserved{OrganizationID: org.ID, EmailSHA256: SHA256(n.Email), InvitationID: n.InvitationID, Actor: actor},
+		}
 	}
-	return events, nil
+	return decided, nil
 }
 
 // Caller is the authenticated user acting on an invitation.
@@ -137,9 +170,19 @@ type Caller struct {
 	EmailVerified *bool // nil when the token does not say
 }
 
+// Acceptance is what Accept decided: the invitation's event and the
+// membership's.
+type Acceptance struct {
+	Invitation InvitationAccepted
+	Membership MembershipAdded
+}
+
+// Payloads lists the events in the order they are appended.
+func (a Acceptance) Payloads() []Payload { return []Payload{a.Invitation, a.Membership} }
+
 // Accept turns the invitation into a membership for the caller. It decides
-// nothing when the caller already accepted this very invitation.
-func Accept(inv Invitation, member Membership, caller Caller, now time.Time) ([]Payload, error) {
+// nothing (nil) when the caller already accepted this very invitation.
+func Accept(inv Invitation, member Membership, caller Caller, now time.Time) (*Acceptance, error) {
 	if !inv.Exists() {
 		return nil, ErrInvitationNotFound
 	}
@@ -165,15 +208,15 @@ func Accept(inv Invitation, member Membership, caller Caller, now time.Time) ([]
 	if member.Active {
 		return nil, ErrAlreadyMember
 	}
-	return []Payload{
-		InvitationAccepted{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, UserID: caller.UserID, Actor: caller.UserID},
-		MembershipAdded{OrganizationID: inv.OrganizationID, UserID: caller.UserID, Email: inv.Email, Role: inv.Role,
+	return &Acceptance{
+		Invitation: InvitationAccepted{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, UserID: caller.UserID, Actor: caller.UserID},
+		Membership: MembershipAdded{OrganizationID: inv.OrganizationID, UserID: caller.UserID, Email: inv.Email, Role: inv.Role,
 			InvitationID: inv.ID, Actor: caller.UserID},
 	}, nil
 }
 
-// Cancel withdraws the invitation. Cancelling twice decides nothing.
-func Cancel(inv Invitation, actor string) ([]Payload, error) {
+// Cancel withdraws the invitation. Cancelling twice decides nothing (nil).
+func Cancel(inv Invitation, actor string) (*InvitationCancelled, error) {
 	switch {
 	case !inv.Exists():
 		return nil, ErrInvitationNotFound
@@ -182,48 +225,57 @@ func Cancel(inv Invitation, actor string) ([]Payload, error) {
 	case !inv.CancelledAt.IsZero():
 		return nil, nil
 	}
-	return []Payload{InvitationCancelled{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, Actor: actor}}, nil
+	return &InvitationCancelled{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, Actor: actor}, nil
 }
+
+// Resent is what Resend decided: the invitation's event and its email slot's.
+type Resent struct {
+	Invitation InvitationResent
+	Slot       EmailReserved
+}
+
+// Payloads lists the events in the order they are appended.
+func (r Resent) Payloads() []Payload { return []Payload{r.Invitation, r.Slot} }
 
 // Resend gives a pending or expired invitation a new token and expiry, and
 // takes its email slot back. slot is the invitee seen through the slot, which
 // may be held by another invitation since this one expired.
-func Resend(inv Invitation, slot Invitee, tokenSHA256 string, expiresAt time.Time, actor string, now time.Time) ([]Payload, error) {
+func Resend(inv Invitation, slot Invitee, tokenSHA256 string, expiresAt time.Time, actor string, now time.Time) (Resent, error) {
 	switch {
 	case !inv.Exists():
-		return nil, ErrInvitationNotFound
+		return Resent{}, ErrInvitationNotFound
 	case !inv.AcceptedAt.IsZero():
-		return nil, ErrInvitationAlreadyAccepted
+		return Resent{}, ErrInvitationAlreadyAccepted
 	case !inv.CancelledAt.IsZero():
-		return nil, ErrInvitationCancelled
+		return Resent{}, ErrInvitationCancelled
 	}
 	if slot.Holder.ID != inv.ID {
 		if err := CheckInvitable(slot, now); err != nil {
-			return nil, err
+			return Resent{}, err
 		}
 	}
-	return []Payload{
-		InvitationResent{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, TokenSHA256: tokenSHA256, ExpiresAt: expiresAt, Actor: actor},
-		EmailReserved{OrganizationID: inv.OrganizationID, EmailSHA256: SHA256(inv.Email), InvitationID: inv.ID, Actor: actor},
+	return Resent{
+		Invitation: InvitationResent{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, TokenSHA256: tokenSHA256, ExpiresAt: expiresAt, Actor: actor},
+		Slot:       EmailReserved{OrganizationID: inv.OrganizationID, EmailSHA256: SHA256(inv.Email), InvitationID: inv.ID, Actor: actor},
 	}, nil
 }
 
 // Expire records that a pending invitation ran out of time. It decides
-// nothing for one that is not expired, or whose expiry is already recorded.
-func Expire(inv Invitation, now time.Time) []Payload {
+// nothing (nil) for one that is not expired, or whose expiry is already recorded.
+func Expire(inv Invitation, now time.Time) *InvitationExpired {
 	if !inv.Exists() || inv.ExpiredEvent || inv.StatusAt(now) != StatusExpired {
 		return nil
 	}
-	return []Payload{InvitationExpired{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, Actor: SystemActor}}
+	return &InvitationExpired{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, Actor: SystemActor}
 }
 
 // SystemActor acts for events no user caused.
 const SystemActor = "system"
 
 // RemoveMember ends a membership.
-func RemoveMember(m Membership, actor string) ([]Payload, error) {
+func RemoveMember(m Membership, actor string) (MembershipRemoved, error) {
 	if !m.Active {
-		return nil, ErrMemberNotFound
+		return MembershipRemoved{}, ErrMemberNotFound
 	}
-	return []Payload{MembershipRemoved{OrganizationID: m.OrganizationID, UserID: m.UserID, InvitationID: m.InvitationID, Actor: actor}}, nil
+	return MembershipRemoved{OrganizationID: m.OrganizationID, UserID: m.UserID, InvitationID: m.InvitationID, Actor: actor}, nil
 }

@@ -39,12 +39,12 @@ func TestAccept(t *testing.T) {
 		given  domain.Invitation
 		member domain.Membership
 		caller domain.Caller
-		then   []domain.Payload
+		then   *domain.Acceptance
 		err    error
 	}{
-		{"pending: accepted and a membership", given(created), domain.Membership{}, ada, []domain.Payload{
-			domain.InvitationAccepted{OrganizationID: org, InvitationID: invID, UserID: "user-42", Actor: "user-42"},
-			domain.MembershipAdded{OrganizationID: org, UserID: "user-42", Email: "ada@example.com", Role: domain.RoleMember, InvitationID: invID, Actor: "user-42"},
+		{"pending: accepted and a membership", given(created), domain.Membership{}, ada, &domain.Acceptance{
+			Invitation: domain.InvitationAccepted{OrganizationID: org, InvitationID: invID, UserID: "user-42", Actor: "user-42"},
+			Membership: domain.MembershipAdded{OrganizationID: org, UserID: "user-42", Email: "ada@example.com", Role: domain.RoleMember, InvitationID: invID, Actor: "user-42"},
 		}, nil},
 		{"never created", domain.Invitation{}, domain.Membership{}, ada, nil, domain.ErrInvitationNotFound},
 		{"other email", given(created), domain.Membership{}, domain.Caller{UserID: "u", Email: "eve@example.com"}, nil, domain.ErrEmailMismatch},
@@ -77,16 +77,16 @@ func TestCancelAndResend(t *testing.T) {
 		name       string
 		given      domain.Invitation
 		slot       domain.Invitee
-		cancelThen []domain.Payload
+		cancelThen *domain.InvitationCancelled
 		cancelErr  error
 		resendErr  error
 	}{
-		{"pending", given(created), self, []domain.Payload{cancelled}, nil, nil},
-		{"expired", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(expired)}, []domain.Payload{cancelled}, nil, nil},
+		{"pending", given(created), self, &cancelled, nil, nil},
+		{"expired", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(expired)}, &cancelled, nil, nil},
 		{"accepted", given(created, accepted), self, nil, domain.ErrInvitationAlreadyAccepted, domain.ErrInvitationAlreadyAccepted},
 		{"cancelled: cancel again writes nothing", given(created, cancelled), self, nil, nil, domain.ErrInvitationCancelled},
 		{"never created", domain.Invitation{}, self, nil, domain.ErrInvitationNotFound, domain.ErrInvitationNotFound},
-		{"slot taken by another pending invitation", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(domain.InvitationCreated{InvitationID: "inv-2", ExpiresAt: now.Add(time.Hour)})}, []domain.Payload{cancelled}, nil, domain.ErrInvitationAlreadyExists},
+		{"slot taken by another pending invitation", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(domain.InvitationCreated{InvitationID: "inv-2", ExpiresAt: now.Add(time.Hour)})}, &cancelled, nil, domain.ErrInvitationAlreadyExists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,12 +99,14 @@ func TestCancelAndResend(t *testing.T) {
 				t.Fatalf("resend error %v, want %v", err, tt.resendErr)
 			}
 			if err == nil {
-				inv := tt.given
-				for _, p := range resent {
-					inv.Apply(domain.NewEvent("", now, p))
+				wantSlot := domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256("ada@example.com"), InvitationID: invID, Actor: "admin"}
+				if resent.Slot != wantSlot {
+					t.Fatalf("slot's event %+v, want %+v", resent.Slot, wantSlot)
 				}
-				if inv.TokenSHA256 != "t2" || inv.StatusAt(now) != domain.StatusPending || len(resent) != 2 {
-					t.Fatalf("after resend: %+v (%d events)", inv, len(resent))
+				inv := tt.given
+				inv.Apply(domain.NewEvent("", now, resent.Invitation))
+				if inv.TokenSHA256 != "t2" || inv.StatusAt(now) != domain.StatusPending || !inv.ExpiresAt.Equal(now.Add(24*time.Hour)) {
+					t.Fatalf("after resend: %+v", inv)
 				}
 			}
 		})
@@ -130,28 +132,39 @@ func TestInvite(t *testing.T) {
 		name     string
 		org      domain.Organization
 		invitees []domain.Invitee
-		events   int
+		invited  int
 		err      error
 		fields   []string
 	}{
-		{"fresh emails: created and reserved", registered, []domain.Invitee{free, free}, 4, nil, nil},
+		{"fresh emails: created and reserved", registered, []domain.Invitee{free, free}, 2, nil, nil},
 		{"unregistered organization", domain.Organization{}, []domain.Invitee{free}, 0, domain.ErrOrganizationNotFound, nil},
 		{"one pending: none created", registered, []domain.Invitee{free, pending}, 0, domain.ErrInvitationAlreadyExists, []string{"emails[1]"}},
 		{"a member's email", registered, []domain.Invitee{memberOf, free}, 0, domain.ErrAlreadyMember, []string{"emails[0]"}},
-		{"a removed member's email", registered, []domain.Invitee{removed}, 2, nil, nil},
-		{"an expired holder frees the slot", registered, []domain.Invitee{{Email: "ada@example.com", Holder: given(func() domain.InvitationCreated { c := created; c.ExpiresAt = now; return c }())}}, 2, nil, nil},
+		{"a removed member's email", registered, []domain.Invitee{removed}, 1, nil, nil},
+		{"an expired holder frees the slot", registered, []domain.Invitee{{Email: "ada@example.com", Holder: given(func() domain.InvitationCreated { c := created; c.ExpiresAt = now; return c }())}}, 1, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := domain.Invite(tt.org, tt.invitees, news(len(tt.invitees)), "admin", now)
+			asked := news(len(tt.invitees))
+			got, err := domain.Invite(tt.org, tt.invitees, asked, "admin", now)
 			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				var many domain.Errors
 				if !errors.As(err, &many) || !errors.Is(many[0], tt.err) {
 					t.Fatalf("error %v, want %v", err, tt.err)
 				}
 			}
-			if len(got) != tt.events {
-				t.Fatalf("%d events, want %d", len(got), tt.events)
+			if len(got) != tt.invited {
+				t.Fatalf("%d invited, want %d", len(got), tt.invited)
+			}
+			for i, d := range got {
+				n := asked[i]
+				want := domain.Invited{
+					Invitation: domain.InvitationCreated{OrganizationID: org, InvitationID: n.InvitationID, Email: n.Email, Role: n.Role, ExpiresAt: n.ExpiresAt, Actor: "admin"},
+					Slot:       domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256(n.Email), InvitationID: n.InvitationID, Actor: "admin"},
+				}
+				if d != want {
+					t.Fatalf("invited[%d] = %+v, want %+v", i, d, want)
+				}
 			}
 			var many domain.Errors
 			if tt.fields != nil && (!errors.As(err, &many) || !reflect.DeepEqual(many[0].Fields, tt.fields)) {
@@ -204,9 +217,9 @@ func TestExpire(t *testing.T) {
 	tests := []struct {
 		name  string
 		given domain.Invitation
-		then  []domain.Payload
+		then  *domain.InvitationExpired
 	}{
-		{"past its expiry", given(past), []domain.Payload{expired}},
+		{"past its expiry", given(past), &expired},
 		{"not yet due", given(created), nil},
 		{"already recorded", given(past, expired), nil},
 		{"accepted", given(past, accepted), nil},
@@ -217,5 +230,63 @@ func TestExpire(t *testing.T) {
 		if got := domain.Expire(tt.given, now); !reflect.DeepEqual(got, tt.then) {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.then)
 		}
+	}
+}
+
+func TestRegisterOrganization(t *testing.T) {
+	registered := domain.Organization{ID: org, Name: "Acme", Version: 1}
+	tests := []struct {
+		name  string
+		given domain.Organization
+		then  domain.Registration
+	}{
+		{"new: registered", domain.Organization{}, domain.Registration{Registered: &domain.OrganizationRegistered{OrganizationID: org, Name: "Acme", Actor: "admin"}}},
+		{"same name: nothing", registered, domain.Registration{}},
+		{"other name: renamed", domain.Organization{ID: org, Name: "Old", Version: 1}, domain.Registration{Renamed: &domain.OrganizationRenamed{OrganizationID: org, Name: "Acme", Actor: "admin"}}},
+	}
+	for _, tt := range tests {
+		if got := domain.RegisterOrganization(tt.given, org, "Acme", "admin"); !reflect.DeepEqual(got, tt.then) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.then)
+		}
+	}
+}
+
+// The stream contract fixes the order of a decision's events: the
+// invitation's first, then its slot's or its membership's.
+func TestDecisionsListEventsInAppendOrder(t *testing.T) {
+	slot := domain.EmailReserved{OrganizationID: org, InvitationID: invID}
+	added := domain.MembershipAdded{OrganizationID: org, UserID: "user-42", InvitationID: invID}
+	resent := domain.InvitationResent{OrganizationID: org, InvitationID: invID}
+	registered := domain.OrganizationRegistered{OrganizationID: org}
+	tests := []struct {
+		name string
+		got  []domain.Payload
+		want []domain.Payload
+	}{
+		{"invited", domain.Invited{Invitation: created, Slot: slot}.Payloads(), []domain.Payload{created, slot}},
+		{"acceptance", domain.Acceptance{Invitation: accepted, Membership: added}.Payloads(), []domain.Payload{accepted, added}},
+		{"resent", domain.Resent{Invitation: resent, Slot: slot}.Payloads(), []domain.Payload{resent, slot}},
+		{"registration", domain.Registration{Registered: &registered}.Payloads(), []domain.Payload{registered}},
+		{"no registration", domain.Registration{}.Payloads(), nil},
+		{"optional, decided", domain.Optional(&cancelled), []domain.Payload{cancelled}},
+		{"optional, not decided", domain.Optional[domain.InvitationCancelled](nil), nil},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: %#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestRemoveMember(t *testing.T) {
+	member := domain.Membership{OrganizationID: org, UserID: "user-42", InvitationID: invID, Active: true}
+	got, err := domain.RemoveMember(member, "admin")
+	want := domain.MembershipRemoved{OrganizationID: org, UserID: "user-42", InvitationID: invID, Actor: "admin"}
+	if err != nil || got != want {
+		t.Fatalf("remove a member: %+v, %v; want %+v", got, err, want)
+	}
+	member.Active = false
+	if _, err := domain.RemoveMember(member, "admin"); !errors.Is(err, domain.ErrMemberNotFound) {
+		t.Fatalf("remove a former member: %v; want ErrMemberNotFound", err)
 	}
 }

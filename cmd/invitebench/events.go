@@ -15,16 +15,38 @@ const benchActor = "invitebench-admin"
 
 func newUUID() string { return uuid.Must(uuid.NewV7()).String() }
 
-// createEvents are the events of a create of one invitation, as the service
-// decides them: invitation.created and its email slot's email.reserved.
-func createEvents(org, email string, now time.Time) []domain.Event {
-	inv := newUUID()
-	return []domain.Event{
-		domain.NewEvent(newUUID(), now, domain.InvitationCreated{OrganizationID: org, InvitationID: inv, Email: email,
-			Role: domain.RoleMember, TokenSHA256: domain.SHA256(randomHex(32)),
-			ExpiresAt: now.Add(domain.DefaultExpiresIn).Truncate(time.Second).UTC(), Actor: benchActor}),
-		domain.NewEvent(newUUID(), now, domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256(email), InvitationID: inv, Actor: benchActor}),
+// decided wraps what a domain decider decided into events, as the service's
+// commands do.
+func decided(now time.Time, payloads []domain.Payload) []domain.Event {
+	events := make([]domain.Event, len(payloads))
+	for i, p := range payloads {
+		events[i] = domain.NewEvent(newUUID(), now, p)
 	}
+	return events
+}
+
+// must is for decisions the bench sets up to succeed: a failure is its bug.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// invite decides the create of one invitation to a fresh email.
+func invite(org, email string, now time.Time) domain.Invited {
+	invited := must(domain.Invite(domain.Organization{ID: org, Version: 1}, []domain.Invitee{{Email: email}},
+		[]domain.NewInvitation{{InvitationID: newUUID(), Email: email, Role: domain.RoleMember,
+			TokenSHA256: domain.SHA256(randomHex(32)), ExpiresAt: now.Add(domain.DefaultExpiresIn).Truncate(time.Second).UTC()}},
+		benchActor, now))
+	return invited[0]
+}
+
+// createEvents are the events of a create of one invitation to a fresh
+// email, as the domain decides them: invitation.created and its email
+// slot's email.reserved.
+func createEvents(org, email string, now time.Time) []domain.Event {
+	return decided(now, invite(org, email, now).Payloads())
 }
 
 // historyEvents yields n stored events of a busy service, subject and
@@ -34,46 +56,50 @@ func createEvents(org, email string, now time.Time) []domain.Event {
 func historyEvents(n int, now time.Time) iter.Seq2[string, []byte] {
 	return func(yield func(string, []byte) bool) {
 		emitted := 0
-		emit := func(e domain.Event) (string, bool) {
+		// emit yields e unless n are out or the consumer stopped, and
+		// returns the SHA-256 of its stored bytes.
+		emit := func(e domain.Event) (sum string, more bool) {
 			data, err := domain.MarshalCloudEvent(e)
 			if err != nil {
 				panic(err) // the events are made here: a bug
 			}
 			emitted++
-			return domain.SHA256(string(data)), yield(eventstore.Subject(e), data)
+			return domain.SHA256(string(data)), yield(eventstore.Subject(e), data) && emitted < n
 		}
 		const perOrg = 500
 		for unit := 0; emitted < n; unit++ {
 			org := fmt.Sprintf("org-%d", unit*2/perOrg)
 			if unit*2%perOrg == 0 {
-				if _, ok := emit(domain.NewEvent(newUUID(), now, domain.OrganizationRegistered{OrganizationID: org, Name: "Organization " + org, Actor: benchActor})); !ok || emitted >= n {
+				registration := domain.RegisterOrganization(domain.Organization{}, org, "Organization "+org, benchActor)
+				if _, more := emit(domain.NewEvent(newUUID(), now, *registration.Registered)); !more {
 					return
 				}
 			}
-			var first []domain.Event
+			var first domain.Invitation
 			var firstSum string
 			for k := range 2 {
-				evs := createEvents(org, fmt.Sprintf("person.%d@invitebench.example", unit*2+k), now)
-				sum, ok := emit(evs[0])
-				if !ok || emitted >= n {
+				invited := invite(org, fmt.Sprintf("person.%d@invitebench.example", unit*2+k), now)
+				created := domain.NewEvent(newUUID(), now, invited.Invitation)
+				sum, more := emit(created)
+				if !more {
+					return
+				}
+				if _, more := emit(domain.NewEvent(newUUID(), now, invited.Slot)); !more {
 					return
 				}
 				if k == 0 {
-					first, firstSum = evs, sum
-				}
-				if _, ok := emit(evs[1]); !ok || emitted >= n {
-					return
+					first.Apply(created)
+					firstSum = sum
 				}
 			}
-			created := first[0].Data.(domain.InvitationCreated)
-			user := "user-" + created.InvitationID
-			accepted := domain.NewEvent(newUUID(), now, domain.InvitationAccepted{OrganizationID: org, InvitationID: created.InvitationID, UserID: user, Actor: user})
+			user := "user-" + first.ID
+			acceptance := must(domain.Accept(first, domain.Membership{}, domain.Caller{UserID: user, Email: first.Email}, now))
+			accepted := domain.NewEvent(newUUID(), now, acceptance.Invitation)
 			accepted.PrevSHA256 = firstSum
-			if _, ok := emit(accepted); !ok || emitted >= n {
+			if _, more := emit(accepted); !more {
 				return
 			}
-			if _, ok := emit(domain.NewEvent(newUUID(), now, domain.MembershipAdded{OrganizationID: org, UserID: user, Email: created.Email,
-				Role: created.Role, InvitationID: created.InvitationID, Actor: user})); !ok || emitted >= n {
+			if _, more := emit(domain.NewEvent(newUUID(), now, acceptance.Membership)); !more {
 				return
 			}
 		}
