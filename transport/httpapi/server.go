@@ -1,5 +1,3 @@
-// Package httpapi is the HTTP adapter: the routes of the contract (gorilla/mux),
-// bearer-token authentication, the error envelope and pagination links.
 package httpapi
 
 import (
