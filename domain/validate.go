@@ -7,12 +7,21 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 var organizationIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // ValidOrganizationID reports whether id is an acceptable organization id.
 func ValidOrganizationID(id string) bool { return organizationIDPattern.MatchString(id) }
+
+// ValidInvitationID reports whether id is a canonical UUID, the only text
+// that names an invitation (so nothing else ever reaches a NATS subject).
+func ValidInvitationID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
 
 // MaxUserIDBytes bounds the sub claim used as a user id.
 const MaxUserIDBytes = 255

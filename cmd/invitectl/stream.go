@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -82,7 +81,7 @@ func checkIDs(org, invitation string) error {
 	if invitation == "" {
 		return nil
 	}
-	if u, err := uuid.Parse(invitation); err != nil || u.String() != invitation {
+	if !domain.ValidInvitationID(invitation) {
 		return fmt.Errorf("invitation id %q is not a UUID", invitation)
 	}
 	return nil

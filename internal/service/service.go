@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	handlers := commands.New(s.events, projections.CommandReads{Waiter: s.projections.Waiter, Store: s.store}, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
 	s.Handler = httpapi.New(httpapi.Deps{
-		Commands:       handlers,
+		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
 		Events:         s.events,
 		Verifier:       verifier,

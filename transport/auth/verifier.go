@@ -18,14 +18,14 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/invitesvc/invitesvc/domain"
 )
 
 const (
 	// MaxTokenBytes bounds the work an unauthenticated caller can cause:
 	// larger tokens are refused before any decoding.
 	MaxTokenBytes = 8 << 10
-	// MaxSubjectBytes keeps subjects storable as identifiers downstream.
-	MaxSubjectBytes = 255
 	// MinSecretBytes is the HS256 key size RFC 7518 section 3.2 requires.
 	MinSecretBytes = 32
 	// Leeway is the clock skew allowed on exp and nbf.
@@ -287,7 +287,7 @@ func checkSubject(sub string) error {
 	switch {
 	case sub == "":
 		return errors.New("missing sub")
-	case len(sub) > MaxSubjectBytes:
+	case len(sub) > domain.MaxUserIDBytes: // the subject is the caller's user id
 		return errors.New("sub too long")
 	}
 	return nil

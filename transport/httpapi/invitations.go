@@ -123,7 +123,7 @@ func (s *server) createInvitations(w http.ResponseWriter, r *http.Request) error
 	if err := s.Invites.take(org, len(emails), s.Now()); err != nil {
 		return err
 	}
-	res, err := s.Commands.CreateInvitations.Handle(r.Context(), commands.CreateInvitations{
+	res, err := s.Commands.CreateInvitations(r.Context(), commands.CreateInvitations{
 		OrganizationID: org, Emails: emails, Role: role, ExpiresIn: expiresIn, Actor: p.Subject,
 		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
 		IdempotencyKey:      key, RequestSHA256: requestHash(emails, role, expiresIn),
@@ -213,7 +213,7 @@ func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	err = s.Commands.CancelInvitation.Handle(r.Context(), commands.CancelInvitation{
+	err = s.Commands.CancelInvitation(r.Context(), commands.CancelInvitation{
 		OrganizationID: org, InvitationID: id, Actor: p.Subject,
 		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
 	})
@@ -246,7 +246,7 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 			return invalid(`expires_in must be a duration ("36h") or whole days ("3d") from 1 hour to 30 days.`, "expires_in")
 		}
 	}
-	res, err := s.Commands.ResendInvitation.Handle(r.Context(), commands.ResendInvitation{
+	res, err := s.Commands.ResendInvitation(r.Context(), commands.ResendInvitation{
 		OrganizationID: org, InvitationID: id, ExpiresIn: expiresIn, Actor: p.Subject,
 		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
 	})

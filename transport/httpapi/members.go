@@ -45,7 +45,7 @@ func (s *server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if user == "" || len(user) > domain.MaxUserIDBytes {
 		return domain.ErrMemberNotFound
 	}
-	if err := s.Commands.RemoveMember.Handle(r.Context(), commands.RemoveMember{OrganizationID: org, UserID: user, Actor: p.Subject}); err != nil {
+	if err := s.Commands.RemoveMember(r.Context(), commands.RemoveMember{OrganizationID: org, UserID: user, Actor: p.Subject}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -26,7 +26,7 @@ func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return invalid("name must have 1 to 200 characters after trimming.", "name")
 	}
-	state, created, err := s.Commands.RegisterOrganization.Handle(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject})
+	state, created, err := s.Commands.RegisterOrganization(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/invitesvc/invitesvc/domain"
 )
 
 // keyedLimiter is a token bucket per key (a client address, an organization).
@@ -100,6 +103,21 @@ func (l *FailureLimiter) check(client string, now time.Time) error {
 // failed charges one failure to the client.
 func (l *FailureLimiter) failed(client string, now time.Time) {
 	l.bucket(client, now).AllowN(now, 1)
+}
+
+// limited runs a token-guessable operation under the failure limiter: a
+// client over its limit is refused, and each failure is charged.
+func (s *server) limited(r *http.Request, op func() error) error {
+	client := s.clientAddress(r)
+	if err := s.Limiter.check(client, s.Now()); err != nil {
+		return err
+	}
+	err := op()
+	var de *domain.Error
+	if errors.As(err, &de) {
+		s.Limiter.failed(client, s.Now())
+	}
+	return err
 }
 
 // InviteLimiter limits the invitations an organization creates per hour,

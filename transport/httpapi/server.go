@@ -1,9 +1,6 @@
-// Package httpapi is the HTTP adapter: the routes of the contract (gorilla/mux),
-// bearer-token authentication, the error envelope and pagination links.
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -15,27 +12,13 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
-	"github.com/invitesvc/invitesvc/projections"
-	"github.com/invitesvc/invitesvc/transport/auth"
 )
-
-// Verifier checks bearer tokens.
-type Verifier interface {
-	Verify(token string) (auth.Principal, error)
-}
-
-// EventLog reads events back from the event store.
-type EventLog interface {
-	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
-	OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error)
-}
 
 // Deps are what the HTTP layer serves from.
 type Deps struct {
-	Commands *commands.Handlers
-	Queries  *projections.Queries
+	Commands Commands
+	Queries  Queries
 	Events   EventLog
 	Verifier Verifier
 	Limiter  *FailureLimiter

@@ -5,59 +5,8 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/gorilla/mux"
-
-	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
-	"github.com/invitesvc/invitesvc/transport/auth"
 )
-
-// pathVar is a path parameter, unescaped (the router matches encoded paths
-// so that a user id may hold a slash).
-func pathVar(r *http.Request, name string) string {
-	v, err := url.PathUnescape(mux.Vars(r)[name])
-	if err != nil {
-		return ""
-	}
-	return v
-}
-
-func organizationID(r *http.Request) (string, error) {
-	id := pathVar(r, "organization_id")
-	if !domain.ValidOrganizationID(id) {
-		return "", invalid("organization_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$.", "organization_id")
-	}
-	return id, nil
-}
-
-func (s *server) authenticate(r *http.Request) (auth.Principal, error) {
-	token, ok := auth.BearerToken(r)
-	if !ok {
-		return auth.Principal{}, unauthenticated("A bearer token is required.")
-	}
-	p, err := s.Verifier.Verify(token)
-	if err != nil {
-		return auth.Principal{}, unauthenticated("The bearer token is invalid or expired.")
-	}
-	return p, nil
-}
-
-// authorize authenticates the caller, validates the organization id and
-// checks the caller holds every permission there.
-func (s *server) authorize(r *http.Request, perms ...string) (auth.Principal, string, error) {
-	p, err := s.authenticate(r)
-	if err != nil {
-		return p, "", err
-	}
-	org, err := organizationID(r)
-	if err != nil {
-		return p, "", err
-	}
-	if !p.Can(org, perms...) {
-		return p, "", domain.ErrForbidden
-	}
-	return p, org, nil
-}
 
 // pageRequest reads limit, starting_after and ending_before.
 func pageRequest(q url.Values) (projections.PageRequest, error) {
