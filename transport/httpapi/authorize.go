@@ -36,6 +36,16 @@ func (s *server) authorize(r *http.Request, perms ...string) (auth.Principal, st
 	return p, org, nil
 }
 
+// authorizeInvitation is authorize for a route naming an invitation, which
+// it also reads from the path.
+func (s *server) authorizeInvitation(r *http.Request, perms ...string) (p auth.Principal, org, id string, err error) {
+	if p, org, err = s.authorize(r, perms...); err != nil {
+		return p, "", "", err
+	}
+	id, err = invitationID(r)
+	return p, org, id, err
+}
+
 // caller is the principal as the domain's accept rules see it.
 func caller(p auth.Principal) domain.Caller {
 	return domain.Caller{UserID: p.Subject, Email: p.Email, EmailVerified: p.EmailVerified}

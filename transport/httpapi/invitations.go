@@ -181,11 +181,7 @@ func (s *server) listInvitations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) getInvitation(w http.ResponseWriter, r *http.Request) error {
-	_, org, err := s.authorize(r, auth.PermOrgRead, auth.PermOrgUserRead)
-	if err != nil {
-		return err
-	}
-	id, err := invitationID(r)
+	_, org, id, err := s.authorizeInvitation(r, auth.PermOrgRead, auth.PermOrgUserRead)
 	if err != nil {
 		return err
 	}
@@ -205,11 +201,7 @@ func (s *server) getInvitation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error {
-	p, org, err := s.authorize(r, auth.PermOrgUserInvite)
-	if err != nil {
-		return err
-	}
-	id, err := invitationID(r)
+	p, org, id, err := s.authorizeInvitation(r, auth.PermOrgUserInvite)
 	if err != nil {
 		return err
 	}
@@ -225,11 +217,7 @@ func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error {
-	p, org, err := s.authorize(r, auth.PermOrgUserInvite)
-	if err != nil {
-		return err
-	}
-	id, err := invitationID(r)
+	p, org, id, err := s.authorizeInvitation(r, auth.PermOrgUserInvite)
 	if err != nil {
 		return err
 	}
@@ -260,11 +248,7 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *server) invitationEvents(w http.ResponseWriter, r *http.Request) error {
-	_, org, err := s.authorize(r, auth.PermOrgRead, auth.PermOrgUserRead)
-	if err != nil {
-		return err
-	}
-	id, err := invitationID(r)
+	_, org, id, err := s.authorizeInvitation(r, auth.PermOrgRead, auth.PermOrgUserRead)
 	if err != nil {
 		return err
 	}
