@@ -55,6 +55,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.NATSListen, "nats-listen", "", "also expose the embedded NATS at this address (e.g. 127.0.0.1:4333) for subscribers and tools")
 	fs.IntVar(&s.Replicas, "stream-replicas", s.Replicas, "replicas of the INVITATIONS stream when it is created (3 in a cluster)")
 	fs.BoolVar(&s.SyncAlways, "jetstream-sync-always", s.SyncAlways, "embedded server: fsync every write before acknowledging it (false: every 2 minutes, faster, loses acknowledged events on power loss)")
+	fs.Int64Var(&s.MaxStore, "jetstream-max-store", s.MaxStore, "embedded server: bytes of disk JetStream may use (0: nats-server's default, most of the free space); past it, commands answer 503")
 	fs.StringVar(&s.RedisURL, "redis-url", "", "Redis for the read models (e.g. redis://127.0.0.1:6379/0); empty keeps them in memory, rebuilt from the stream at start")
 	fs.StringVar(&s.RedisPrefix, "redis-prefix", s.RedisPrefix, "prefix of every Redis key")
 	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes); with no key configured the service runs in dev mode")

@@ -87,8 +87,11 @@ func TestNATSOutage(t *testing.T) {
 	})
 }
 
-func (s *stack) readyz() int {
-	res, err := http.Get(s.http.URL + "/readyz")
+func (s *stack) readyz() int { return s.get("/readyz") }
+
+// get answers the status of a plain GET, outside the API.
+func (s *stack) get(path string) int {
+	res, err := http.Get(s.http.URL + path)
 	if err != nil {
 		s.t.Fatal(err)
 	}

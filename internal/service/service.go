@@ -32,6 +32,7 @@ type Config struct {
 	DataDir     string // the embedded server's store
 	NATSListen  string // expose the embedded server over TCP
 	SyncAlways  bool   // fsync every JetStream write before acknowledging
+	MaxStore    int64  // bytes the embedded server may keep on disk; 0: nats-server's default
 	Replicas    int    // stream replicas (1 embedded, 3 in a cluster)
 	RedisURL    string // empty keeps read models in memory
 	RedisPrefix string // key prefix in Redis
@@ -109,7 +110,8 @@ type Service struct {
 	projections *Projections
 	ctx         context.Context // ends when the service closes
 	stop        context.CancelFunc
-	background  sync.WaitGroup // the expiry's goroutines
+	background  sync.WaitGroup // the expiry's and the probe's goroutines
+	probe       *writeProbe
 	// stopTracing flushes and stops the trace exporter, when tracing is on.
 	stopTracing func(context.Context) error
 }
@@ -134,6 +136,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
 	}
+	s.probe = startWriteProbe(s.ctx, &s.background, s.events.JetStream(), cfg.Replicas, cfg.Logger)
 	if err := s.openReadStore(ctx); err != nil {
 		return nil, err
 	}
@@ -181,7 +184,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 			return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
 		}
 	} else {
-		if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(s.cfg.DataDir, "jetstream"), Listen: s.cfg.NATSListen, SyncAlways: s.cfg.SyncAlways}); err != nil {
+		if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(s.cfg.DataDir, "jetstream"), Listen: s.cfg.NATSListen, SyncAlways: s.cfg.SyncAlways, MaxStore: s.cfg.MaxStore}); err != nil {
 			return err
 		}
 		if s.nc, err = eventstore.ConnectEmbedded(s.ns, "invitesvc"); err != nil {
@@ -285,6 +288,8 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	var problems []error
 	last, err := s.events.LastSequence(ctx)
 	if err != nil {
+		problems = append(problems, fmt.Errorf("event store: %w", err))
+	} else if err := s.probe.writable(); err != nil {
 		problems = append(problems, fmt.Errorf("event store: %w", err))
 	}
 	if err := s.store.Ping(ctx); err != nil {

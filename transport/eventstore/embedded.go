@@ -20,18 +20,22 @@ type EmbeddedConfig struct {
 	Listen string
 	// SyncAlways makes JetStream fsync every write before acknowledging it.
 	SyncAlways bool
+	// MaxStore bounds the bytes JetStream keeps on disk; 0 leaves it to
+	// nats-server (most of the free disk space).
+	MaxStore int64
 }
 
 // StartEmbedded starts a JetStream server inside this process.
 func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	opts := &server.Options{
-		ServerName: "invitesvc-embedded",
-		JetStream:  true,
-		StoreDir:   cfg.DataDir,
-		SyncAlways: cfg.SyncAlways,
-		NoSigs:     true,
-		NoLog:      true,
-		DontListen: cfg.Listen == "",
+		ServerName:        "invitesvc-embedded",
+		JetStream:         true,
+		StoreDir:          cfg.DataDir,
+		SyncAlways:        cfg.SyncAlways,
+		JetStreamMaxStore: cfg.MaxStore,
+		NoSigs:            true,
+		NoLog:             true,
+		DontListen:        cfg.Listen == "",
 	}
 	if cfg.Listen != "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)

@@ -274,6 +274,20 @@ const (
 	errAtomicTooManyInflight     = 10210
 )
 
+// JetStream error codes that mean the append itself is wrong: a bug here,
+// not the server's state. Every other error code (storage or account
+// resources exhausted, JetStream disabled, a batch the server could not
+// finish, the stream gone) says the server cannot write now: nothing was
+// written, and a retry is the remedy.
+const (
+	errMessageTooLarge        = 10054
+	errHeaderTooLarge         = 10097
+	errAtomicInvalidBatchID   = 10179
+	errAtomicBatchTooLarge    = 10199
+	errAtomicInvalidCommit    = 10200
+	errAtomicDuplicateMessage = 10201
+)
+
 func parsePubAck(data []byte) (uint64, error) {
 	var ack struct {
 		Seq   uint64 `json:"seq"`
@@ -290,8 +304,10 @@ func parsePubAck(data []byte) (uint64, error) {
 		switch ack.Error.ErrCode {
 		case errWrongLastSequence, errWrongLastSequenceConstant, errAtomicTooManyInflight:
 			return 0, fmt.Errorf("%w: %s", domain.ErrConflict, ack.Error.Description)
+		case errMessageTooLarge, errHeaderTooLarge, errAtomicInvalidBatchID, errAtomicBatchTooLarge, errAtomicInvalidCommit, errAtomicDuplicateMessage:
+			return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
 		}
-		return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+		return 0, unavailable(fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
 	}
 	if ack.Seq == 0 {
 		return 0, unavailable(errors.New("publish ack without sequence"))
