@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,6 +126,12 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
 		t.Fatalf("the stream is not kept under --data-dir: %v", err)
+	}
+	// A second process on the same data directory refuses to start.
+	second := exec.CommandContext(ctx, bin, "--http-addr", freeAddr(t), "--data-dir", dataDir)
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by process "+strconv.Itoa(cmd.Process.Pid)) {
+		t.Fatalf("a second invitesvc on the data directory: %v\n%s", err, out)
 	}
 	// --nats-listen exposes the embedded server and its stream to tools.
 	nc, err := nats.Connect("nats://" + natsAddr)

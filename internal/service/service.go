@@ -19,6 +19,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/datadir"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 	"github.com/invitesvc/invitesvc/transport/auth"
@@ -112,6 +113,7 @@ type Service struct {
 	stop        context.CancelFunc
 	background  sync.WaitGroup // the expiry's and the probe's goroutines
 	probe       *writeProbe
+	unlock      func() error // releases the data directory, when the embedded server has it
 	// stopTracing flushes and stops the trace exporter, when tracing is on.
 	stopTracing func(context.Context) error
 }
@@ -184,6 +186,9 @@ func (s *Service) connectNATS(ctx context.Context) error {
 			return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
 		}
 	} else {
+		if s.unlock, err = datadir.Lock(s.cfg.DataDir); err != nil {
+			return err
+		}
 		if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(s.cfg.DataDir, "jetstream"), Listen: s.cfg.NATSListen, SyncAlways: s.cfg.SyncAlways, MaxStore: s.cfg.MaxStore}); err != nil {
 			return err
 		}
@@ -338,6 +343,9 @@ func (s *Service) Close() {
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		_ = s.unlock()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +134,20 @@ func TestFullDiskNeedsARestart(t *testing.T) {
 	if created, refused := statuses[http.StatusCreated], statuses[http.StatusServiceUnavailable]; listed < created || listed > created+refused {
 		t.Fatalf("%d invitations listed after the restart, %d acknowledged, %d refused", listed, created, refused)
 	}
+}
+
+// TestOneServicePerDataDir starts a second service on a running one's data
+// directory: it refuses, naming the directory and the holder, and writes
+// nothing; once the first stops, the directory can be used again.
+func TestOneServicePerDataDir(t *testing.T) {
+	s := startStack(t, "")
+	s.register("acme")
+	second := s.cfg
+	_, err := service.Start(t.Context(), second)
+	if err == nil || !strings.Contains(err.Error(), s.cfg.DataDir) || !strings.Contains(err.Error(), "in use by process") {
+		t.Fatalf("a second service on %s: %v", s.cfg.DataDir, err)
+	}
+	expect(t, s.do("GET", api+"/acme", s.admin, nil), http.StatusOK)
+	s.restart() // the first released the directory when it stopped
+	expect(t, s.do("GET", api+"/acme", s.admin, nil), http.StatusOK)
 }
