@@ -60,6 +60,8 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 			Help: "Events delivered to this process more than once."}, func() float64 { return float64(s.projections.Redeliveries()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_refeeds_total", ConstLabels: projection,
 			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.projections.Refeeds()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_stream_guard_tripped",
+			Help: "1 while stream INVITATIONS has settings that can lose events or has lost some, and commands are refused; else 0."}, s.guard.tripped),
 	)
 	return reg, cm
 }

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -87,16 +88,21 @@ func TestNATSOutage(t *testing.T) {
 	})
 }
 
-func (s *stack) readyz() int { return s.get("/readyz") }
+func (s *stack) readyz() int { status, _ := s.get("/readyz"); return status }
 
-// get answers the status of a plain GET, outside the API.
-func (s *stack) get(path string) int {
+func (s *stack) readyzBody() string { _, body := s.get("/readyz"); return body }
+
+func (s *stack) metrics() string { _, body := s.get("/metrics"); return body }
+
+// get answers a plain GET outside the API: its status and body.
+func (s *stack) get(path string) (int, string) {
 	res, err := http.Get(s.http.URL + path)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	res.Body.Close()
-	return res.StatusCode
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
 }
 
 func TestRedisOutageAndFlush(t *testing.T) {

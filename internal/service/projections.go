@@ -80,11 +80,22 @@ func storeLostEvents(ctx context.Context, store projections.Store, waiter *proje
 	return true
 }
 
-// Refeeds counts the times the read store was fed again from its checkpoint.
-func (p *Projections) Refeeds() uint64 { return p.runner.Refeeds() }
+// Refeeds counts the times the read store was fed again from its checkpoint
+// (none for a pipeline not started: nil).
+func (p *Projections) Refeeds() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.runner.Refeeds()
+}
 
 // Redeliveries counts the events delivered to this process more than once.
-func (p *Projections) Redeliveries() uint64 { return p.runner.Redeliveries() }
+func (p *Projections) Redeliveries() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.runner.Redeliveries()
+}
 
 // Close stops the pipeline after the batch in hand is applied.
 func (p *Projections) Close() error { return p.runner.Close() }

@@ -113,6 +113,7 @@ type Service struct {
 	stop        context.CancelFunc
 	background  sync.WaitGroup // the expiry's and the probe's goroutines
 	probe       *writeProbe
+	guard       *streamGuard
 	unlock      func() error // releases the data directory, when the embedded server has it
 	// stopTracing flushes and stops the trace exporter, when tracing is on.
 	stopTracing func(context.Context) error
@@ -146,14 +147,28 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.startProjections(); err != nil {
-		return nil, err
+	s.guard = &streamGuard{js: s.events.JetStream(), logger: cfg.Logger}
+	if err := s.guard.check(ctx); err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", eventstore.StreamName, err)
 	}
-	if err := s.catchUp(ctx); err != nil {
-		return nil, err
+	s.background.Go(func() { s.guard.watch(s.ctx) })
+	var waiter *projections.Waiter
+	if s.guard.historyLost() {
+		// Projecting would stop at the first missing event and retry it
+		// forever: the read models stay as they are, and readiness and
+		// the commands say why.
+		waiter = projections.NewWaiter(s.store, cfg.Logger)
+	} else {
+		if err := s.startProjections(); err != nil {
+			return nil, err
+		}
+		if err := s.catchUp(ctx); err != nil {
+			return nil, err
+		}
+		waiter = s.projections.Waiter
 	}
 	registry, observer := s.registerMetrics()
-	handlers := commands.New(s.events, projections.CommandReads{Waiter: s.projections.Waiter, Store: s.store}, cfg.Now, observer)
+	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
@@ -256,7 +271,11 @@ func (s *Service) startExpiry(expire *commands.ExpireInvitationHandler) {
 				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 				err := expire.Handle(ctx, commands.ExpireInvitation{OrganizationID: k.OrganizationID, InvitationID: k.InvitationID})
 				cancel()
-				if err != nil && s.ctx.Err() == nil {
+				switch {
+				case err == nil || s.ctx.Err() != nil:
+				case s.guard.err() != nil:
+					deadlines.Retry(k, s.cfg.Now().Add(guardInterval)) // the guard has said why, once
+				default:
 					s.cfg.Logger.Warn("expiry: will retry", "organization_id", k.OrganizationID, "invitation_id", k.InvitationID, "error", err)
 					deadlines.Retry(k, s.cfg.Now().Add(time.Second))
 				}
@@ -291,6 +310,9 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	var problems []error
+	if err := s.guard.err(); err != nil {
+		problems = append(problems, err)
+	}
 	last, err := s.events.LastSequence(ctx)
 	if err != nil {
 		problems = append(problems, fmt.Errorf("event store: %w", err))
