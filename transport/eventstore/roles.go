@@ -62,10 +62,11 @@ func consumerCreate(name string) []string {
 }
 
 // ServicePermissions: publish the events; create, update and read the
-// stream (never delete or purge it); create, pull, ack, unpin and delete its
-// consumers, which are its durable one and the ephemeral and ordered ones
-// whose names nats.go makes up (hence "*"); replies under its own inbox
-// prefix. No core subscription to the events: it reads them with consumers.
+// stream (never delete or purge it); create, read, pull, ack, unpin and
+// delete its consumers: durable ones (ServiceDurable, and any a runner of
+// the service is given) and the ephemeral and ordered ones whose names
+// nats.go makes up, hence "*"; replies under its own inbox prefix. No core
+// subscription to the events: it reads them with consumers.
 func ServicePermissions() *server.Permissions {
 	allow := slices.Concat(StreamSubjects,
 		[]string{
@@ -76,8 +77,8 @@ func ServicePermissions() *server.Permissions {
 		},
 		consumerCreate("*"),
 		[]string{
-			consumerAPI("INFO", ServiceDurable),
-			consumerAPI("UNPIN", ServiceDurable),
+			consumerAPI("INFO", "*"),
+			consumerAPI("UNPIN", "*"),
 			consumerAPI("DELETE", "*"),
 			consumerAPI("MSG.NEXT", "*"),
 			acks + ">",
