@@ -28,7 +28,7 @@ func devSubscriberConsumers() []string { return []string{"mailer", "webhooks"} }
 // roles, and connects to it in process as the service.
 func (s *Service) startEmbeddedNATS() error {
 	users := &NATSUsers{Keys: filepath.Join(s.cfg.DataDir, "nats"), SubscriberConsumers: devSubscriberConsumers()}
-	keys, err := eventstore.RoleKeys(users.Keys)
+	keys, err := eventstore.RoleKeys(users.Keys, eventstore.Roles)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,13 @@ import (
 // SubscriberConsumers are the durable consumers the tests' subscriber owns.
 var SubscriberConsumers = []string{"mailer"}
 
-// NATS is a test's embedded JetStream server. Its only users are the roles
-// (eventstore.RoleUsers), as in the service.
+// Admin is a user of every test server with every permission, as an
+// operator's own: for tests that inspect or damage the stream (list its
+// consumers, delete a message), which no role may.
+const Admin eventstore.Role = "test-admin"
+
+// NATS is a test's embedded JetStream server. Its users are the roles
+// (eventstore.RoleUsers), as in the service, and Admin.
 type NATS struct {
 	Server *server.Server
 	// URL is its TCP address, when it listens on one.
@@ -31,11 +36,12 @@ func StartNATS(t testing.TB, listen bool) *NATS {
 	t.Helper()
 	NeedsServers(t)
 	n := &NATS{Keys: t.TempDir()}
-	keys, err := eventstore.RoleKeys(n.Keys)
+	keys, err := eventstore.RoleKeys(n.Keys, append([]eventstore.Role{Admin}, eventstore.Roles...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := eventstore.EmbeddedConfig{DataDir: t.TempDir(), Users: eventstore.RoleUsers(keys, SubscriberConsumers)}
+	users := append(eventstore.RoleUsers(keys, SubscriberConsumers), &server.NkeyUser{Nkey: keys[Admin]})
+	cfg := eventstore.EmbeddedConfig{DataDir: t.TempDir(), Users: users}
 	if listen {
 		port, err := redisserver.FreePort()
 		if err != nil {

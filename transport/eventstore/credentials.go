@@ -41,15 +41,15 @@ func (c Credentials) Options() ([]nats.Option, error) {
 // SeedFile is where RoleKeys keeps the seed of role in dir.
 func SeedFile(dir string, role Role) string { return filepath.Join(dir, string(role)+".nk") }
 
-// RoleKeys returns the public key of every role, whose seeds are kept in
+// RoleKeys returns the public key of each of roles, whose seeds are kept in
 // dir (SeedFile, mode 0600); missing ones are created, existing ones kept,
 // so that clients keep their credentials across restarts.
-func RoleKeys(dir string) (map[Role]string, error) {
+func RoleKeys(dir string, roles []Role) (map[Role]string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	keys := map[Role]string{}
-	for _, r := range Roles {
+	for _, r := range roles {
 		public, err := userSeed(SeedFile(dir, r))
 		if err != nil {
 			return nil, fmt.Errorf("nats credentials of role %s: %w", r, err)

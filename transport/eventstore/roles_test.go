@@ -144,7 +144,7 @@ func forgedMembership(t *testing.T) *nats.Msg {
 func TestAnonymousRefused(t *testing.T) {
 	n := testkit.StartNATS(t, true)
 	stranger := t.TempDir()
-	if _, err := eventstore.RoleKeys(stranger); err != nil {
+	if _, err := eventstore.RoleKeys(stranger, eventstore.Roles); err != nil {
 		t.Fatal(err)
 	}
 	unknown, err := eventstore.Credentials{NKeyFile: eventstore.SeedFile(stranger, eventstore.RoleService)}.Options()
