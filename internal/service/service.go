@@ -31,11 +31,6 @@ type Config struct {
 	NATSURL     string // external NATS; empty starts an embedded server
 	DataDir     string // the embedded server's store
 	NATSListen  string // expose the embedded server over TCP
-	// NATSNKeyFile or NATSCredsFile authenticate the service to an external
-	// NATS (an nkey seed file, a JWT creds file); the embedded server uses
-	// the seeds it keeps in the data directory.
-	NATSNKeyFile  string
-	NATSCredsFile string
 	SyncAlways  bool   // fsync every JetStream write before acknowledging
 	Replicas    int    // stream replicas (1 embedded, 3 in a cluster)
 	RedisURL    string // empty keeps read models in memory
@@ -45,6 +40,12 @@ type Config struct {
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
+	// NATSNKeyFile or NATSCredsFile authenticate the service to an external
+	// NATS (an nkey seed file, a JWT creds file); the embedded server uses
+	// the seeds it keeps in the data directory.
+	NATSNKeyFile  string
+	NATSCredsFile string
+
 	// FailuresPerMinute and FailureBurst rate limit failed token look-ups
 	// and accepts per client address.
 	FailuresPerMinute float64
