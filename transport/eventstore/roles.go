@@ -62,7 +62,9 @@ func consumerCreate(name string) []string {
 }
 
 // ServicePermissions: publish the events; create, update and read the
-// stream (never delete or purge it); create, read, pull, ack, unpin and
+// stream (never delete or purge it), and the account's JetStream usage
+// ($JS.API.INFO, which the nats CLI asks before it creates the stream, in
+// the deployments' stream job); create, read, pull, ack, unpin and
 // delete its consumers: durable ones (ServiceDurable, and any a runner of
 // the service is given) and the ephemeral and ordered ones whose names
 // nats.go makes up, hence "*"; replies under its own inbox prefix. No core
@@ -70,6 +72,7 @@ func consumerCreate(name string) []string {
 func ServicePermissions() *server.Permissions {
 	allow := slices.Concat(StreamSubjects,
 		[]string{
+			jsAPI + "INFO",
 			jsAPI + "STREAM.CREATE." + StreamName,
 			jsAPI + "STREAM.UPDATE." + StreamName,
 			streamInfo,
