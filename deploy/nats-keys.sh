@@ -23,12 +23,18 @@ run_nk() {
 }
 
 mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd) # nk may run from the repository
 umask 077
 : >"$DIR/nats.env.tmp"
 for user in service mailer auditor; do
 	seed=$DIR/$user.nk
-	[[ -s $seed ]] || run_nk -gen user >"$seed"
-	printf 'NATS_%s_NKEY=%s\n' "${user^^}" "$(run_nk -inkey "$seed" -pubout)" >>"$DIR/nats.env.tmp"
+	if [[ ! -s $seed ]]; then
+		run_nk -gen user >"$seed.tmp"
+		mv "$seed.tmp" "$seed"
+	fi
+	public=$(run_nk -inkey "$seed" -pubout)
+	[[ $public == U* ]] || { echo "nats-keys: $seed: no user key ($public)" >&2; exit 1; }
+	printf 'NATS_%s_NKEY=%s\n' "${user^^}" "$public" >>"$DIR/nats.env.tmp"
 done
 mv "$DIR/nats.env.tmp" "$DIR/nats.env"
 echo "nats-keys: seeds and $DIR/nats.env written" >&2

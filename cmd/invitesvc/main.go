@@ -261,9 +261,9 @@ Try:  curl -H "Authorization: Bearer $ADMIN_TOKEN" http://%s/api/v1/organization
 func announceNATSUsers(w io.Writer, users *service.NATSUsers, listen string) {
 	seed := func(r eventstore.Role) string { return eventstore.SeedFile(users.Keys, r) }
 	fmt.Fprintf(w, `NATS on %[1]s accepts only these users (nkey seeds, kept across restarts):
-  %[2]s   invitesvc itself
-  %[3]s   a downstream team: durable consumers named %[4]s
-  %[5]s   invitectl: read only
+  service     %[2]s  (invitesvc itself)
+  subscriber  %[3]s  (a downstream team: durable consumers %[4]s)
+  auditor     %[5]s  (invitectl: read only)
 
 Subscribe (JetStream consumers only; see the README's "NATS roles"):
   nats --server nats://%[1]s --nkey %[3]s \
@@ -271,5 +271,5 @@ Subscribe (JetStream consumers only; see the README's "NATS roles"):
   nats --server nats://%[1]s --nkey %[3]s consumer next INVITATIONS mailer --count 10
 Audit:  go run ./cmd/invitectl stats --nats-url nats://%[1]s --nats-nkey %[5]s
 
-`, listen, seed(eventstore.RoleService), seed(eventstore.RoleSubscriber), strings.Join(users.SubscriberConsumers, " or "), seed(eventstore.RoleAuditor))
+`, listen, seed(eventstore.RoleService), seed(eventstore.RoleSubscriber), strings.Join(users.SubscriberConsumers, ", "), seed(eventstore.RoleAuditor))
 }
