@@ -112,6 +112,17 @@ func (f *rolesFixture) append(t *testing.T, p domain.Payload) {
 	}
 }
 
+// streamAs connects as role and gets the stream, as that role sees it.
+func (f *rolesFixture) streamAs(t *testing.T, role eventstore.Role) (*client, jetstream.Stream) {
+	t.Helper()
+	c := connectAs(t, f.nats, role)
+	stream, err := c.js.Stream(t.Context(), eventstore.StreamName)
+	if err != nil {
+		t.Fatalf("the stream's info as %s: %v", role, err)
+	}
+	return c, stream
+}
+
 // state is the stream's message count and configuration, as the service sees them.
 func (f *rolesFixture) state(t *testing.T) (uint64, jetstream.StreamConfig) {
 	t.Helper()
@@ -251,12 +262,8 @@ func TestSubscriberCannotWrite(t *testing.T) {
 // consumer, fetched and acknowledged, and the stream's info.
 func TestSubscriberReadsItsConsumer(t *testing.T) {
 	f := newRolesFixture(t)
-	sub := connectAs(t, f.nats, eventstore.RoleSubscriber)
+	sub, stream := f.streamAs(t, eventstore.RoleSubscriber)
 	ctx := t.Context()
-	stream, err := sub.js.Stream(ctx, eventstore.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: testkit.SubscriberConsumers[0],
 		FilterSubject: "organizations.*.*", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
@@ -305,12 +312,8 @@ func TestSubscriberReadsItsConsumer(t *testing.T) {
 // does nothing else.
 func TestAuditorOnlyReads(t *testing.T) {
 	f := newRolesFixture(t)
-	aud := connectAs(t, f.nats, eventstore.RoleAuditor)
+	aud, stream := f.streamAs(t, eventstore.RoleAuditor)
 	ctx := t.Context()
-	stream, err := aud.js.Stream(ctx, eventstore.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"organizations.*.*"}})
 	if err != nil {
 		t.Fatal(err)
