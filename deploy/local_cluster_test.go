@@ -250,7 +250,7 @@ func TestDeploySettingsAreFlags(t *testing.T) {
 			}
 		}
 	}
-	for _, must := range []string{"INVITESVC_NATS_URL", "INVITESVC_REDIS_URL", "INVITESVC_STREAM_REPLICAS", "INVITESVC_JWT_SECRET", "INVITESVC_HTTP_ADDR"} {
+	for _, must := range []string{"INVITESVC_NATS_URL", "INVITESVC_NATS_NKEY", "INVITESVC_REDIS_URL", "INVITESVC_STREAM_REPLICAS", "INVITESVC_JWT_SECRET", "INVITESVC_HTTP_ADDR"} {
 		if !seen[must] {
 			t.Errorf("no deployment file sets %s", must)
 		}

@@ -47,11 +47,13 @@ type bench struct {
 	figures []*figure
 
 	// The JetStream server the service uses (started here unless remote).
-	ns       *server.Server
-	natsURL  string
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	replicas int // of INVITATIONS, copied by the baseline stream
+	ns      *server.Server
+	natsURL string
+	// natsCreds are the user of the run's own JetStream server; none for --nats-url.
+	natsCreds eventstore.Credentials
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	replicas  int // of INVITATIONS, copied by the baseline stream
 
 	redis    *redisserver.Server // nil with --redis-url
 	redisURL string
@@ -136,8 +138,7 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (_ *bench, err err
 		if err != nil {
 			return nil, err
 		}
-		b.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(b.dir, "jetstream"),
-			Listen: "127.0.0.1:" + port, SyncAlways: cfg.syncAlways})
+		b.ns, b.natsCreds, err = startEmbedded(filepath.Join(b.dir, "jetstream"), "127.0.0.1:"+port, cfg.syncAlways)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +149,11 @@ func newBench(ctx context.Context, cfg config, log io.Writer) (_ *bench, err err
 		return nil, err
 	}
 	if b.natsURL != "" {
-		if b.nc, err = nats.Connect(b.natsURL, nats.Name("invitebench")); err != nil {
+		opts, err := b.natsCreds.Options()
+		if err != nil {
+			return nil, err
+		}
+		if b.nc, err = nats.Connect(b.natsURL, append(opts, nats.Name("invitebench"))...); err != nil {
 			return nil, fmt.Errorf("connect to NATS at %s: %w", b.natsURL, err)
 		}
 		if b.js, err = jetstream.New(b.nc); err != nil {
@@ -203,7 +208,7 @@ func (b *bench) ensureRedis() error {
 // the way cmd/invitesvc does, behind the same kind of http.Server.
 func (b *bench) startService(ctx context.Context) error {
 	cfg := service.Config{
-		NATSURL: b.natsURL, DataDir: filepath.Join(b.dir, "service"), Replicas: 1,
+		NATSURL: b.natsURL, NATSNKeyFile: b.natsCreds.NKeyFile, DataDir: filepath.Join(b.dir, "service"), Replicas: 1,
 		RedisPrefix: b.prefix + "svc:", JWTSecret: string(b.secret),
 		// The limits guard against abuse; a benchmark is the abuse they guard against.
 		FailuresPerMinute: 1e9, FailureBurst: 1 << 30, InvitationsPerHour: 1 << 30,

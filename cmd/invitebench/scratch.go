@@ -42,10 +42,16 @@ func (b *bench) newScratchJetStream(ctx context.Context, name string, syncAlways
 	if err != nil {
 		return nil, err
 	}
-	if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: s.dir, Listen: "127.0.0.1:" + port, SyncAlways: syncAlways}); err != nil {
+	ns, creds, err := startEmbedded(s.dir, "127.0.0.1:"+port, syncAlways)
+	s.ns = ns
+	if err != nil {
 		return nil, err
 	}
-	if s.nc, err = nats.Connect(s.ns.ClientURL(), nats.Name("invitebench-"+name)); err != nil {
+	opts, err := creds.Options()
+	if err != nil {
+		return nil, err
+	}
+	if s.nc, err = nats.Connect(s.ns.ClientURL(), append(opts, nats.Name("invitebench-"+name))...); err != nil {
 		return nil, err
 	}
 	if s.es, err = eventstore.New(s.nc); err != nil {

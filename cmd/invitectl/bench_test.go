@@ -34,11 +34,18 @@ func benchEvents(b *testing.B) int {
 // against it by hand too), else one in this process. It returns the URL and
 // the number of events.
 func benchStream(b *testing.B) (string, int) {
-	url := os.Getenv("INVITESVC_NATS_URL")
+	// The writer is the service: the seed of its role there, as invitesvc's
+	// --nats-nkey, or the fixture's.
+	url, writer := os.Getenv("INVITESVC_NATS_URL"), eventstore.Credentials{NKeyFile: os.Getenv("INVITESVC_NATS_NKEY")}
 	if url == "" {
-		url = newFixture(b).url
+		f := newFixture(b)
+		url, writer = f.url, f.service
 	}
-	nc, err := nats.Connect(url)
+	opts, err := eventstore.ServiceOptions(writer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +64,7 @@ func benchStream(b *testing.B) (string, int) {
 	if last := stream.CachedInfo().State.LastSeq; last > 0 {
 		return url, int(last)
 	}
-	fl := newFiller(b, url)
+	fl := newFiller(b, url, writer)
 	start := time.Now()
 	fl.fill(b, benchEvents(b))
 	fl.wait(b)

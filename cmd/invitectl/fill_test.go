@@ -25,9 +25,13 @@ type filler struct {
 	orgs int               // organizations filled
 }
 
-func newFiller(t testing.TB, url string) *filler {
+func newFiller(t testing.TB, url string, creds eventstore.Credentials) *filler {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	opts, err := eventstore.ServiceOptions(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -20,9 +18,13 @@ import (
 )
 
 // fixture is a JetStream server on a TCP port, as invitectl meets one, with
-// the stream and a writer that appends events as the commands do.
+// the stream and a writer that appends events as the commands do. Its users
+// are the roles: the writer is the service, invitectl the auditor; the test
+// sees the stream as an admin.
 type fixture struct {
 	url     string
+	service eventstore.Credentials
+	auditor eventstore.Credentials
 	stream  jetstream.Stream
 	store   *eventstore.Store
 	last    map[domain.StreamID]domain.Position
@@ -30,27 +32,14 @@ type fixture struct {
 }
 
 // newFixture starts the server and makes the stream as the service does,
-// changed by opts.
+// changed by opts. invitectl takes the auditor's seed from the environment,
+// as an operator's would.
 func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	t.Helper()
-	testkit.NeedsServers(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir(), Listen: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	store, err := eventstore.New(nc)
+	n := testkit.StartNATS(t, true)
+	auditor := eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleAuditor)}
+	t.Setenv("INVITECTL_NATS_NKEY", auditor.NKeyFile)
+	store, err := eventstore.New(n.Connect(t, eventstore.RoleService))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +47,19 @@ func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	stream, err := store.JetStream().CreateStream(t.Context(), cfg)
+	if _, err := store.JetStream().CreateStream(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := jetstream.New(n.Connect(t, testkit.Admin))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{url: ns.ClientURL(), stream: stream, store: store, last: map[domain.StreamID]domain.Position{}}
+	stream, err := admin.Stream(t.Context(), eventstore.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{url: n.URL, service: eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleService)}, auditor: auditor,
+		stream: stream, store: store, last: map[domain.StreamID]domain.Position{}}
 }
 
 // append writes payloads as one atomic batch, timed now, and returns the

@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
-	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -23,54 +21,11 @@ func toAny(s []string) []any {
 	return out
 }
 
-// invitectlPermissions are the NATS permissions docs/invitectl.md lists.
-var invitectlPermissions = &server.Permissions{
-	Publish: &server.SubjectPermission{
-		Allow: []string{
-			"$JS.API.STREAM.INFO.INVITATIONS",
-			"$JS.API.CONSUMER.CREATE.INVITATIONS.>",
-			"$JS.API.CONSUMER.MSG.NEXT.INVITATIONS.>",
-			"$JS.API.CONSUMER.DELETE.INVITATIONS.>",
-			"$JS.API.DIRECT.GET.INVITATIONS",
-		},
-		Deny: []string{
-			"$JS.API.CONSUMER.CREATE.INVITATIONS.invitesvc-read-models",
-			"$JS.API.CONSUMER.CREATE.INVITATIONS.invitesvc-read-models.>",
-			"$JS.API.CONSUMER.DELETE.INVITATIONS.invitesvc-read-models",
-		},
-	},
-	Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
-}
-
-// Every command works with the documented permissions and nothing more:
-// invitectl writes nothing to the stream.
+// Every command works as the auditor role (eventstore.AuditorPermissions,
+// the fixture's invitectl user) and nothing more: invitectl writes nothing
+// to the stream.
 func TestPermissions(t *testing.T) {
-	testkit.NeedsServers(t)
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-		Users: []*server.User{{Username: "service", Password: "s"}, {Username: "invitectl", Password: "i", Permissions: invitectlPermissions}}}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	addr := ns.Addr().String()
-	f := &fixture{url: "nats://service:s@" + addr}
-	nc, err := nats.Connect(f.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if f.store, err = eventstore.New(nc); err != nil {
-		t.Fatal(err)
-	}
-	if f.stream, err = f.store.JetStream().CreateStream(t.Context(), eventstore.StreamConfig(1)); err != nil {
-		t.Fatal(err)
-	}
-	f.last = map[domain.StreamID]domain.Position{}
+	f := newFixture(t)
 	f.append(t, domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme Corp", Actor: "admin"})
 	f.append(t, created("acme", invA, "ada@example.com", time.Now().Add(time.Hour)), reserved("acme", invA, "ada@example.com"))
 	rs := newReadStore(t)
@@ -87,16 +42,15 @@ func TestPermissions(t *testing.T) {
 	reader := redisUser("verify", "+@read", "+@scripting", "+@connection", "-@write")
 	writer := redisUser("rebuild", "+@read", "+@write", "+@scripting", "+@connection")
 
-	ctl := &fixture{url: "nats://invitectl:i@" + addr, stream: f.stream}
 	for _, args := range [][]string{
 		{"events"}, {"events", "--org", "acme"}, {"history", "acme", invA}, {"state", "acme", "--at", "2"}, {"stats"},
 		{"verify"}, append([]string{"rebuild"}, writer...), append([]string{"verify"}, reader...),
 	} {
-		if out, err := ctl.try(args...); err != nil || args[0] == "verify" && out != "" {
-			t.Errorf("invitectl %s with its documented permissions: %q, %v", strings.Join(args, " "), out, err)
+		if out, err := f.try(args...); err != nil || args[0] == "verify" && out != "" {
+			t.Errorf("invitectl %s as the auditor: %q, %v", strings.Join(args, " "), out, err)
 		}
 	}
-	if _, err := ctl.try(append([]string{"rebuild"}, reader...)...); err == nil || !strings.Contains(err.Error(), "can't run this command") {
+	if _, err := f.try(append([]string{"rebuild"}, reader...)...); err == nil || !strings.Contains(err.Error(), "can't run this command") {
 		t.Errorf("rebuild with verify's Redis user: %v", err)
 	}
 	if n := f.consumers(t); n != 0 {
@@ -104,7 +58,11 @@ func TestPermissions(t *testing.T) {
 	}
 
 	// What the permissions keep invitectl from.
-	cnc, err := nats.Connect(ctl.url, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	opts, err := f.auditor.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnc, err := nats.Connect(f.url, append(opts, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +90,7 @@ func TestPermissions(t *testing.T) {
 		},
 	} {
 		if err := try(); err == nil {
-			t.Errorf("invitectl's permissions let it %s", what)
+			t.Errorf("the auditor role lets invitectl %s", what)
 		}
 	}
 }

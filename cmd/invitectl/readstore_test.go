@@ -54,7 +54,7 @@ func (rs *readStore) flags() []string {
 // service's read models do.
 func (rs *readStore) project(t testing.TB, f *fixture) error {
 	t.Helper()
-	r, err := (&common{natsURL: f.url}).open(t.Context())
+	r, err := (&common{natsURL: f.url, creds: f.auditor}).open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

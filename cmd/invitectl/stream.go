@@ -19,6 +19,7 @@ import (
 // common holds the flags every stream command takes.
 type common struct {
 	natsURL string
+	creds   eventstore.Credentials
 	json    bool
 }
 
@@ -40,6 +41,8 @@ func newNATSFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 	}
 	c := &common{}
 	fs.StringVar(&c.natsURL, "nats-url", os.Getenv("INVITESVC_NATS_URL"), "NATS server holding the stream (default $INVITESVC_NATS_URL)")
+	fs.StringVar(&c.creds.NKeyFile, "nats-nkey", os.Getenv("INVITECTL_NATS_NKEY"), "nkey seed file of an auditor user, e.g. <data-dir>/nats/auditor.nk (default $INVITECTL_NATS_NKEY)")
+	fs.StringVar(&c.creds.CredsFile, "nats-creds", os.Getenv("INVITECTL_NATS_CREDS"), "JWT creds file of an auditor user, instead of --nats-nkey (default $INVITECTL_NATS_CREDS)")
 	return fs, c
 }
 
@@ -97,7 +100,11 @@ func (c *common) open(ctx context.Context) (*reader, error) {
 	if c.natsURL == "" {
 		return nil, errors.New("give --nats-url or set INVITESVC_NATS_URL")
 	}
-	nc, err := nats.Connect(c.natsURL, nats.Name("invitectl"))
+	opts, err := c.creds.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(c.natsURL, append(opts, nats.Name("invitectl"))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", c.natsURL, err)
 	}

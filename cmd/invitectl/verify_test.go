@@ -86,7 +86,7 @@ func TestVerifyLog(t *testing.T) {
 		}
 		return domain.SHA256(string(msg.Data))
 	}
-	fl := newFiller(t, s.url)
+	fl := newFiller(t, s.url, s.service)
 	event := func(p domain.Payload) domain.Event {
 		return domain.NewEvent(fmt.Sprint("tamper-", fl.seq), time.Now(), p)
 	}
@@ -183,7 +183,7 @@ func mustMarshal(t *testing.T, e domain.Event, prev string) []byte {
 func TestVerifyWhileWriting(t *testing.T) {
 	f := newFixture(t)
 	rs := newReadStore(t)
-	fl := newFiller(t, f.url)
+	fl := newFiller(t, f.url, f.service)
 	fl.fill(t, 3000)
 	fl.wait(t)
 	if err := rs.project(t, f); err != nil {

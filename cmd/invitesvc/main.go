@@ -21,6 +21,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/transport/auth"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -52,6 +53,8 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&s.NATSURL, "nats-url", "", "external NATS (e.g. nats://127.0.0.1:4222); empty starts an embedded JetStream server")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "where the embedded server keeps the stream (and the dev-mode secret)")
+	fs.StringVar(&s.NATSNKeyFile, "nats-nkey", "", "with --nats-url: the service's nkey seed file (role service, see deploy/nats/auth.conf)")
+	fs.StringVar(&s.NATSCredsFile, "nats-creds", "", "with --nats-url: the service's JWT creds file, instead of --nats-nkey")
 	fs.StringVar(&s.NATSListen, "nats-listen", "", "also expose the embedded NATS at this address (e.g. 127.0.0.1:4333) for subscribers and tools")
 	fs.IntVar(&s.Replicas, "stream-replicas", s.Replicas, "replicas of the INVITATIONS stream when it is created (3 in a cluster)")
 	fs.BoolVar(&s.SyncAlways, "jetstream-sync-always", s.SyncAlways, "embedded server: fsync every write before acknowledging it (false: every 2 minutes, faster, loses acknowledged events on power loss)")
@@ -124,6 +127,12 @@ func (s settings) validate() error {
 			errs = append(errs, errors.New("--nats-listen exposes the embedded server; it cannot be used with --nats-url"))
 		}
 	}
+	if s.NATSNKeyFile != "" && s.NATSCredsFile != "" {
+		errs = append(errs, errors.New("give --nats-nkey or --nats-creds, not both"))
+	}
+	if s.NATSURL == "" && (s.NATSNKeyFile != "" || s.NATSCredsFile != "") {
+		errs = append(errs, errors.New("--nats-nkey and --nats-creds are for --nats-url; the embedded server keeps its own credentials in <data-dir>/nats"))
+	}
 	if s.Replicas < 1 || s.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("--stream-replicas must be 1 to 5, not %d", s.Replicas))
 	}
@@ -173,6 +182,9 @@ func run(args []string, stderr io.Writer) error {
 	defer svc.Close()
 	if svc.DevSecret != nil {
 		announceDevMode(stderr, svc.DevSecret, s.httpAddr)
+	}
+	if svc.NATSUsers != nil && s.NATSListen != "" {
+		announceNATSUsers(stderr, svc.NATSUsers, s.NATSListen)
 	}
 
 	srv := &http.Server{Addr: s.httpAddr, Handler: svc.Handler, ReadHeaderTimeout: 10 * time.Second,
@@ -243,4 +255,22 @@ Mint others with:  go run ./cmd/invitectl token --secret-file ./data/dev-jwt-sec
 Try:  curl -H "Authorization: Bearer $ADMIN_TOKEN" http://%s/api/v1/organizations/acme
 
 `, token, addr)
+}
+
+// announceNATSUsers tells how to reach the embedded server on --nats-listen:
+// it accepts only the roles' users, whose seeds it keeps.
+func announceNATSUsers(w io.Writer, users *service.NATSUsers, listen string) {
+	seed := func(r eventstore.Role) string { return eventstore.SeedFile(users.Keys, r) }
+	fmt.Fprintf(w, `NATS on %[1]s accepts only these users (nkey seeds, kept across restarts):
+  service     %[2]s  (invitesvc itself)
+  subscriber  %[3]s  (a downstream team: durable consumers %[4]s)
+  auditor     %[5]s  (invitectl: read only)
+
+Subscribe (JetStream consumers only; see the README's "NATS roles"):
+  nats --server nats://%[1]s --nkey %[3]s \
+    consumer add INVITATIONS mailer --pull --deliver all --ack explicit --defaults
+  nats --server nats://%[1]s --nkey %[3]s consumer next INVITATIONS mailer --count 10
+Audit:  go run ./cmd/invitectl stats --nats-url nats://%[1]s --nats-nkey %[5]s
+
+`, listen, seed(eventstore.RoleService), seed(eventstore.RoleSubscriber), strings.Join(users.SubscriberConsumers, ", "), seed(eventstore.RoleAuditor))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,8 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{[]string{"extra"}, nil, "unexpected argument"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,nope"}, nil, "--trusted-proxies"},
 		{[]string{"--otlp-endpoint", "localhost:4318"}, nil, "--otlp-endpoint"},
+		{[]string{"--nats-url", "nats://x:4222", "--nats-nkey", "a.nk", "--nats-creds", "a.creds"}, nil, "not both"},
+		{nil, map[string]string{"INVITESVC_NATS_NKEY": "service.nk"}, "--nats-url"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -133,8 +136,20 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "in use by process "+strconv.Itoa(cmd.Process.Pid)) {
 		t.Fatalf("a second invitesvc on the data directory: %v\n%s", err, out)
 	}
-	// --nats-listen exposes the embedded server and its stream to tools.
-	nc, err := nats.Connect("nats://" + natsAddr)
+	// --nats-listen exposes the embedded server and its stream to tools,
+	// with the credentials it announced, and to nobody else.
+	auditor := filepath.Join(dataDir, "nats", "auditor.nk")
+	if !strings.Contains(stderr.String(), "--nats-nkey "+auditor) {
+		t.Fatalf("the NATS users are not announced:\n%s", stderr.String())
+	}
+	if _, err := nats.Connect("nats://" + natsAddr); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("anonymous connection to the embedded NATS: %v, want an authorization violation", err)
+	}
+	creds, err := nats.NkeyOptionFromSeed(auditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://"+natsAddr, creds)
 	if err != nil {
 		t.Fatalf("embedded NATS not exposed: %v", err)
 	}

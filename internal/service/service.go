@@ -42,6 +42,12 @@ type Config struct {
 	JWKSURL     string
 	JWTIssuer   string
 	JWTAudience string
+	// NATSNKeyFile or NATSCredsFile authenticate the service to an external
+	// NATS (an nkey seed file, a JWT creds file); the embedded server uses
+	// the seeds it keeps in the data directory.
+	NATSNKeyFile  string
+	NATSCredsFile string
+
 	// FailuresPerMinute and FailureBurst rate limit failed token look-ups
 	// and accepts per client address.
 	FailuresPerMinute float64
@@ -101,6 +107,8 @@ type Service struct {
 	Handler http.Handler
 	// DevSecret is the HS256 secret of dev mode (no keys configured), else nil.
 	DevSecret []byte
+	// NATSUsers are the embedded server's users, nil with an external NATS.
+	NATSUsers *NATSUsers
 
 	cfg         Config
 	ns          *server.Server
@@ -193,23 +201,14 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 func (s *Service) connectNATS(ctx context.Context) error {
 	var err error
 	if s.cfg.NATSURL != "" {
-		// No reconnect buffer: a publish made while disconnected must fail
-		// now, not be sent after the command has answered 503.
-		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("invitesvc"), nats.MaxReconnects(-1),
-			nats.Timeout(2*time.Second), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(-1))
-		if err != nil {
-			return fmt.Errorf("connect to NATS at %s: %w", s.cfg.NATSURL, err)
-		}
+		s.nc, err = connectExternalNATS(s.cfg)
 	} else {
-		if s.unlock, err = datadir.Lock(s.cfg.DataDir); err != nil {
-			return err
+		if s.unlock, err = datadir.Lock(s.cfg.DataDir); err == nil {
+			err = s.startEmbeddedNATS()
 		}
-		if s.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: filepath.Join(s.cfg.DataDir, "jetstream"), Listen: s.cfg.NATSListen, SyncAlways: s.cfg.SyncAlways, MaxStore: s.cfg.MaxStore}); err != nil {
-			return err
-		}
-		if s.nc, err = eventstore.ConnectEmbedded(s.ns, "invitesvc"); err != nil {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	if s.events, err = eventstore.New(s.nc); err != nil {
 		return err
@@ -236,7 +235,7 @@ func (s *Service) openReadStore(ctx context.Context) error {
 }
 
 // durableName is the consumer the replicas sharing one Redis share.
-const durableName = "invitesvc-read-models"
+const durableName = eventstore.ServiceDurable
 
 func (s *Service) startProjections() (err error) {
 	durable := ""

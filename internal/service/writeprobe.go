@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+
+	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
 // A write probe tells whether the event store's server can write, not only
@@ -18,8 +20,6 @@ import (
 // the last message of each replica. A full disk, exhausted storage limits
 // or JetStream shut down fail the probe; INVITATIONS is never written.
 const (
-	probeStream   = "INVITESVC_PROBE"
-	probeSubjects = "invitesvc.probe.*"
 	probeInterval = 2 * time.Second
 	probeTimeout  = time.Second
 )
@@ -59,8 +59,8 @@ func (p *writeProbe) probe(ctx context.Context, replicas int) {
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
 		// The first probe on this server, or the probe stream was removed.
 		if _, err = p.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name: probeStream, Description: "invitesvc write probes: one message per replica, nothing else",
-			Subjects: []string{probeSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
+			Name: eventstore.ProbeStream, Description: "invitesvc write probes: one message per replica, nothing else",
+			Subjects: []string{eventstore.ProbeSubjects}, Storage: jetstream.FileStorage, Replicas: replicas,
 			MaxMsgsPerSubject: 1, MaxAge: time.Hour, Discard: jetstream.DiscardOld,
 		}); err == nil {
 			_, err = p.js.Publish(ctx, p.subject, nil)

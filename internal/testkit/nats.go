@@ -7,24 +7,89 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/invitesvc/invitesvc/internal/redisserver"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
-// JetStream starts an embedded JetStream server in a fresh directory with the
-// INVITATIONS stream, and returns it with an in-process connection.
-func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
+// SubscriberConsumers are the durable consumers the tests' subscriber owns.
+var SubscriberConsumers = []string{"mailer"}
+
+// Admin is a user of every test server with every permission, as an
+// operator's own: for tests that inspect or damage the stream (list its
+// consumers, delete a message), which no role may.
+const Admin eventstore.Role = "test-admin"
+
+// NATS is a test's embedded JetStream server. Its users are the roles
+// (eventstore.RoleUsers), as in the service, and Admin.
+type NATS struct {
+	Server *server.Server
+	// URL is its TCP address, when it listens on one.
+	URL string
+	// Keys is the directory of the roles' seed files (eventstore.SeedFile).
+	Keys string
+}
+
+// StartNATS starts an embedded JetStream server in a fresh directory,
+// in-process only, or also on a free loopback port when listen is set. It
+// stops when t ends.
+func StartNATS(t testing.TB, listen bool) *NATS {
 	t.Helper()
 	NeedsServers(t)
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: t.TempDir()})
+	n := &NATS{Keys: t.TempDir()}
+	keys, err := eventstore.RoleKeys(n.Keys, append([]eventstore.Role{Admin}, eventstore.Roles...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := eventstore.ConnectEmbedded(ns, t.Name())
+	users := append(eventstore.RoleUsers(keys, SubscriberConsumers), &server.NkeyUser{Nkey: keys[Admin]})
+	cfg := eventstore.EmbeddedConfig{DataDir: t.TempDir(), Users: users}
+	if listen {
+		port, err := redisserver.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listen = "127.0.0.1:" + port
+	}
+	if n.Server, err = eventstore.StartEmbedded(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Server.Shutdown)
+	if listen {
+		n.URL = n.Server.ClientURL()
+	}
+	return n
+}
+
+// Seed is the seed file of role, for a client's --nats-nkey.
+func (n *NATS) Seed(role eventstore.Role) string { return eventstore.SeedFile(n.Keys, role) }
+
+// Connect opens an in-process connection as role, closed when t ends. The
+// service's connection replies under its own inbox prefix, as the
+// service's does. Extra options come last.
+func (n *NATS) Connect(t testing.TB, role eventstore.Role, extra ...nats.Option) *nats.Conn {
+	t.Helper()
+	creds := eventstore.Credentials{NKeyFile: n.Seed(role)}
+	opts, err := creds.Options()
+	if role == eventstore.RoleService {
+		opts, err = eventstore.ServiceOptions(creds)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := eventstore.ConnectEmbedded(n.Server, t.Name(), append(opts, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	return nc
+}
+
+// JetStream starts an embedded JetStream server in a fresh directory with the
+// INVITATIONS stream, and returns it with an in-process connection as the
+// service.
+func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
+	t.Helper()
+	n := StartNATS(t, false)
+	nc := n.Connect(t, eventstore.RoleService)
 	store, err := eventstore.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -32,5 +97,5 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 	if err := eventstore.EnsureStream(context.Background(), store.JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}
-	return ns, nc
+	return n.Server, nc
 }

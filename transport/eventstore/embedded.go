@@ -23,11 +23,18 @@ type EmbeddedConfig struct {
 	// MaxStore bounds the bytes JetStream keeps on disk; 0 leaves it to
 	// nats-server (most of the free disk space).
 	MaxStore int64
+	// Users are the only clients it accepts, in-process or over TCP, each
+	// identified by its nkey (see RoleUsers); there is no anonymous user.
+	Users []*server.NkeyUser
 }
 
 // StartEmbedded starts a JetStream server inside this process.
 func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
+	if len(cfg.Users) == 0 {
+		return nil, errors.New("embedded nats: no users: it accepts no anonymous client")
+	}
 	opts := &server.Options{
+		Nkeys:             cfg.Users,
 		ServerName:        "invitesvc-embedded",
 		JetStream:         true,
 		StoreDir:          cfg.DataDir,
@@ -59,7 +66,8 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	return ns, nil
 }
 
-// ConnectEmbedded opens an in-process connection to an embedded server.
-func ConnectEmbedded(ns *server.Server, name string) (*nats.Conn, error) {
-	return nats.Connect(ns.ClientURL(), nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1))
+// ConnectEmbedded opens an in-process connection to an embedded server;
+// opts present the user's credentials (Credentials.Options).
+func ConnectEmbedded(ns *server.Server, name string, opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(ns.ClientURL(), append([]nats.Option{nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1)}, opts...)...)
 }

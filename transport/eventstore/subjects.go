@@ -61,3 +61,10 @@ func OrganizationFilters(organizationID string) []string {
 		"members." + organizationID + ".*.*",
 	}
 }
+
+// The write probe's stream: where the service tests that the server can
+// write, without writing into INVITATIONS (see internal/service).
+const (
+	ProbeStream   = "INVITESVC_PROBE"
+	ProbeSubjects = "invitesvc.probe.*"
+)

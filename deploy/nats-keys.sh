@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# nats-keys.sh DIR: makes the nkeys of the NATS users in nats/auth.conf, once.
+#
+#   DIR/service.nk, DIR/mailer.nk, DIR/auditor.nk   the seeds (mode 0600): give each to its
+#                                                   client only (invitesvc --nats-nkey, the
+#                                                   team's nats --nkey, invitectl --nats-nkey)
+#   DIR/nats.env                                    the public keys, for the NATS servers:
+#                                                   NATS_SERVICE_NKEY=U... and so on
+#
+# Existing seeds are kept; nats.env is written from them. Needs go (it runs nk from the
+# nkeys module this repository requires) or nk on the PATH.
+set -euo pipefail
+
+[[ $# -eq 1 ]] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+DIR=$1
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+run_nk() {
+	if command -v nk >/dev/null 2>&1; then
+		command nk "$@"
+	else
+		(cd "$REPO" && go run github.com/nats-io/nkeys/nk "$@")
+	fi
+}
+
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd) # nk may run from the repository
+umask 077
+: >"$DIR/nats.env.tmp"
+for user in service mailer auditor; do
+	seed=$DIR/$user.nk
+	if [[ ! -s $seed ]]; then
+		run_nk -gen user >"$seed.tmp"
+		mv "$seed.tmp" "$seed"
+	fi
+	public=$(run_nk -inkey "$seed" -pubout)
+	[[ $public == U* ]] || { echo "nats-keys: $seed: no user key ($public)" >&2; exit 1; }
+	printf 'NATS_%s_NKEY=%s\n' "${user^^}" "$public" >>"$DIR/nats.env.tmp"
+done
+mv "$DIR/nats.env.tmp" "$DIR/nats.env"
+echo "nats-keys: seeds and $DIR/nats.env written" >&2
