@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -25,7 +26,7 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	store, err := eventstore.New(nc)
+	store, err := eventstore.New(nc, Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,4 +34,14 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 		t.Fatal(err)
 	}
 	return ns, nc
+}
+
+// Keys are a fresh signing key and a keyring holding its public key.
+func Keys(t testing.TB) eventstore.Keys {
+	t.Helper()
+	signer, err := signing.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.Keys{Signer: signer, Keyring: signing.NewKeyring(signer.Public())}
 }
