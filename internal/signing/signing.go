@@ -112,11 +112,11 @@ func (k *Keyring) Verify(subject string, data []byte, keyID string, sig []byte) 
 // without padding.
 func EncodeSignature(sig []byte) string { return base64.RawURLEncoding.EncodeToString(sig) }
 
-// DecodeSignature reads a signature header; a malformed one is nil, which
-// does not verify.
+// DecodeSignature reads a signature header; an absent or malformed one is
+// nil, which does not verify.
 func DecodeSignature(header string) []byte {
 	sig, err := base64.RawURLEncoding.DecodeString(header)
-	if err != nil {
+	if err != nil || len(sig) == 0 {
 		return nil
 	}
 	return sig
