@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ type fixture struct {
 	url     string
 	stream  jetstream.Stream
 	store   *eventstore.Store
+	keys    eventstore.Keys
+	pubKey  string // the public key file of the writer's signing key
 	last    map[domain.StreamID]domain.Position
 	written []domain.Event // by sequence - 1
 }
@@ -50,19 +53,27 @@ func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	store, err := eventstore.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{url: ns.ClientURL(), last: map[domain.StreamID]domain.Position{}}
+	f.openStore(t, nc)
 	cfg := eventstore.StreamConfig(1)
 	for _, o := range opts {
 		o(&cfg)
 	}
-	stream, err := store.JetStream().CreateStream(t.Context(), cfg)
-	if err != nil {
+	if f.stream, err = f.store.JetStream().CreateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{url: ns.ClientURL(), stream: stream, store: store, last: map[domain.StreamID]domain.Position{}}
+	return f
+}
+
+// openStore makes the fixture's writer on nc, with a fresh signing key.
+func (f *fixture) openStore(t testing.TB, nc *nats.Conn) {
+	t.Helper()
+	dir := t.TempDir()
+	f.keys, f.pubKey = testkit.KeysIn(t, dir), filepath.Join(dir, "signing.pub")
+	var err error
+	if f.store, err = eventstore.New(nc, f.keys); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // append writes payloads as one atomic batch, timed now, and returns the

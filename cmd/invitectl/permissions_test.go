@@ -64,9 +64,7 @@ func TestPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if f.store, err = eventstore.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	f.openStore(t, nc)
 	if f.stream, err = f.store.JetStream().CreateStream(t.Context(), eventstore.StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}

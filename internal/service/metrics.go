@@ -60,6 +60,10 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 			Help: "Events delivered to this process more than once."}, func() float64 { return float64(s.projections.Redeliveries()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_refeeds_total", ConstLabels: projection,
 			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.projections.Refeeds()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_unverified_events_total", ConstLabels: projection,
+			Help: "Events whose signature does not verify, not applied (the projection halts at the first)."}, func() float64 { return float64(s.projections.Unverified()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_halted_sequence", ConstLabels: projection,
+			Help: "Stream sequence of the unverified event the projection halted at (0 when running)."}, func() float64 { return float64(s.projections.HaltedSequence()) }),
 	)
 	return reg, cm
 }

@@ -93,6 +93,15 @@ func NewKeyring(keys ...ed25519.PublicKey) *Keyring {
 	return k
 }
 
+// With is a keyring holding k's keys and keys.
+func (k *Keyring) With(keys ...ed25519.PublicKey) *Keyring {
+	all := NewKeyring(keys...)
+	for id, pub := range k.keys {
+		all.keys[id] = pub
+	}
+	return all
+}
+
 // Verify checks that sig, by the key named keyID, signs data on subject.
 func (k *Keyring) Verify(subject string, data []byte, keyID string, sig []byte) error {
 	if keyID == "" || len(sig) == 0 {

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,9 +40,25 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 // Keys are a fresh signing key and a keyring holding its public key.
 func Keys(t testing.TB) eventstore.Keys {
 	t.Helper()
-	signer, err := signing.Generate()
+	return KeysIn(t, t.TempDir())
+}
+
+// KeysIn are the keys of the key pair kept in dir (as the service keeps
+// its dev-mode one, in <data-dir>/signing), made if there is none.
+func KeysIn(t testing.TB, dir string) eventstore.Keys {
+	t.Helper()
+	signer, err := signing.LoadOrCreate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return eventstore.Keys{Signer: signer, Keyring: signing.NewKeyring(signer.Public())}
+}
+
+// KeyFile is the private key file of a fresh key pair, for processes that
+// must sign with one key (replicas).
+func KeyFile(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	KeysIn(t, dir)
+	return filepath.Join(dir, "signing.key")
 }
