@@ -92,7 +92,7 @@ func StartProjections(cfg ProjectionConfig) (*Projections, error) {
 		},
 		// Retrying in place cannot close a gap: only feeding the store
 		// again from its checkpoint mends it.
-		Retryable: func(err error) bool { return !errors.Is(err, projections.ErrGap) },
+		Retryable: func(err error) bool { return !errors.Is(err, projections.ErrGap) && !errors.Is(err, errHalted) },
 		Lost:      func(ctx context.Context) bool { return storeLostEvents(ctx, cfg.Store, waiter, cfg.Logger) },
 		Logger:    cfg.Logger,
 	})
