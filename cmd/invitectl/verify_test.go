@@ -234,3 +234,43 @@ func TestVerifyArguments(t *testing.T) {
 		t.Errorf("--help: %v", err)
 	}
 }
+
+// With the service's public key, verify names each event whose signature
+// is missing or wrong, by sequence: here a forged first event of an
+// aggregate, which no hash chain contradicts.
+func TestVerifySignatures(t *testing.T) {
+	s := newScenario(t)
+	verify := []string{"verify", "--verify-keys", s.pubKey}
+	if out, err := s.try(verify...); err != nil || out != "" {
+		t.Fatalf("verify of the service's own signed stream: %q, %v", out, err)
+	}
+	info, err := s.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := info.State.LastSeq
+	fl := newFiller(t, s.url)
+	forged := domain.NewEvent("forged-1", time.Now(), domain.MembershipAdded{OrganizationID: "acme", UserID: "mallory",
+		Email: "mallory@example.com", Role: domain.RoleOwner, InvitationID: "none", Actor: "mallory"})
+	tamper(t, fl, eventstore.Subject(forged), "", forged)
+	fl.wait(t)
+	other := testkit.Keys(t)
+	again := domain.NewEvent("forged-2", time.Now(), domain.MembershipAdded{OrganizationID: "acme", UserID: "trudy",
+		Email: "trudy@example.com", Role: domain.RoleOwner, InvitationID: "none", Actor: "trudy"})
+	data, err := domain.MarshalCloudEvent(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.js.PublishMsg(t.Context(), eventstore.SignedMsg(other.Signer, eventstore.Subject(again), data)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.try(verify...)
+	wantProblems(t, out, err,
+		fmt.Sprintf("event %d (%s): event is not signed", last+1, eventstore.Subject(forged)),
+		fmt.Sprintf("event %d (%s): event is signed with an unknown key: %q", last+2, eventstore.Subject(again), other.Signer.KeyID()))
+	// Without the keys, the forgeries go unseen: verify says so.
+	var stderr strings.Builder
+	if err := run([]string{"verify", "--nats-url", s.url}, io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "signatures were not checked") {
+		t.Fatalf("verify without keys: %v, %s", err, stderr.String())
+	}
+}
