@@ -23,13 +23,14 @@ import (
 // fixture is a JetStream server on a TCP port, as invitectl meets one, with
 // the stream and a writer that appends events as the commands do.
 type fixture struct {
-	url     string
-	stream  jetstream.Stream
-	store   *eventstore.Store
-	keys    eventstore.Keys
-	pubKey  string // the public key file of the writer's signing key
-	last    map[domain.StreamID]domain.Position
-	written []domain.Event // by sequence - 1
+	url    string
+	stream jetstream.Stream
+	store  *eventstore.Store
+	keys   eventstore.Keys
+	// signingKey and pubKey are the files of the writer's key pair.
+	signingKey, pubKey string
+	last               map[domain.StreamID]domain.Position
+	written            []domain.Event // by sequence - 1
 }
 
 // newFixture starts the server and makes the stream as the service does,
@@ -69,7 +70,7 @@ func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 func (f *fixture) openStore(t testing.TB, nc *nats.Conn) {
 	t.Helper()
 	dir := t.TempDir()
-	f.keys, f.pubKey = testkit.KeysIn(t, dir), filepath.Join(dir, "signing.pub")
+	f.keys, f.signingKey, f.pubKey = testkit.KeysIn(t, dir), filepath.Join(dir, "signing.key"), filepath.Join(dir, "signing.pub")
 	var err error
 	if f.store, err = eventstore.New(nc, f.keys); err != nil {
 		t.Fatal(err)
