@@ -15,6 +15,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -176,7 +177,7 @@ type harness struct {
 
 func newHarness(t *testing.T, given ...domain.Payload) *harness {
 	t.Helper()
-	store := &recorder{Memory: eventstore.NewMemory()}
+	store := &recorder{Memory: eventstore.NewMemory(testkit.Keys(t))}
 	h := &harness{t: t, store: store, reads: &projection{events: store}, observer: &observer{}, clock: now}
 	h.handlers = commands.New(store, h.reads, func() time.Time { return h.clock }, h.observer)
 	for _, p := range given {

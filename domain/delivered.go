@@ -6,10 +6,15 @@ package domain
 type Delivered struct {
 	Recorded
 	Err error
+	// Data is the event as stored, and KeyID and Signature its signature,
+	// for the consumer to verify that the service wrote it.
+	Data      []byte
+	KeyID     string
+	Signature []byte
 }
 
 // DecodeDelivered decodes the event stored at seq on subject.
 func DecodeDelivered(seq uint64, subject string, stored []byte) Delivered {
 	e, err := UnmarshalCloudEvent(stored)
-	return Delivered{Recorded: Recorded{Event: e, Sequence: seq, Subject: subject}, Err: err}
+	return Delivered{Recorded: Recorded{Event: e, Sequence: seq, Subject: subject}, Err: err, Data: stored}
 }

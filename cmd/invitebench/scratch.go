@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/internal/redisserver"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -29,6 +30,8 @@ type scratchJetStream struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	es  *eventstore.Store
+	// keys sign what the step writes and verify what its pipeline reads.
+	keys eventstore.Keys
 }
 
 func (b *bench) newScratchJetStream(ctx context.Context, name string, syncAlways bool) (_ *scratchJetStream, err error) {
@@ -54,7 +57,12 @@ func (b *bench) newScratchJetStream(ctx context.Context, name string, syncAlways
 	if s.nc, err = nats.Connect(s.ns.ClientURL(), append(opts, nats.Name("invitebench-"+name))...); err != nil {
 		return nil, err
 	}
-	if s.es, err = eventstore.New(s.nc); err != nil {
+	signer, err := signing.Generate()
+	if err != nil {
+		return nil, err
+	}
+	s.keys = eventstore.Keys{Signer: signer, Keyring: signing.NewKeyring(signer.Public())}
+	if s.es, err = eventstore.New(s.nc, s.keys); err != nil {
 		return nil, err
 	}
 	s.js = s.es.JetStream()

@@ -108,7 +108,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 			if kind == "redis" {
 				store, durable = redisstore.New(b.rdb, prefix), "invitebench-rebuild"
 			}
-			rate, err := catchUp(ctx, sc.js, store, durable, uint64(m))
+			rate, err := catchUp(ctx, sc, store, durable, uint64(m))
 			if err != nil {
 				return fmt.Errorf("catch-up into %s: %w", kind, err)
 			}
@@ -143,7 +143,7 @@ func fillStream(ctx context.Context, sc *scratchJetStream, n int) (float64, erro
 			return 0, err
 		}
 		for {
-			_, err := js.PublishAsync(subject, data)
+			_, err := js.PublishMsgAsync(eventstore.SignedMsg(sc.keys.Signer, subject, data))
 			if err == nil {
 				break
 			}
@@ -266,9 +266,9 @@ func projectEach(ctx context.Context, p *projections.Projector) func(domain.Deli
 
 // catchUp runs the service's projection pipeline (service.StartProjections)
 // on an empty store until it holds the first m events, and returns the rate.
-func catchUp(ctx context.Context, js jetstream.JetStream, store projections.Store, durable string, m uint64) (float64, error) {
+func catchUp(ctx context.Context, sc *scratchJetStream, store projections.Store, durable string, m uint64) (float64, error) {
 	start := time.Now()
-	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: js, Store: store, Durable: durable, Logger: quietLogger()})
+	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Durable: durable, Keyring: sc.keys.Keyring, Logger: quietLogger()})
 	if err != nil {
 		return 0, err
 	}

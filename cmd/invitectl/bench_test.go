@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -64,7 +65,7 @@ func benchStream(b *testing.B) (string, int) {
 	if last := stream.CachedInfo().State.LastSeq; last > 0 {
 		return url, int(last)
 	}
-	fl := newFiller(b, url, writer)
+	fl := newFiller(b, url, writer, testkit.Keys(b).Signer)
 	start := time.Now()
 	fl.fill(b, benchEvents(b))
 	fl.wait(b)

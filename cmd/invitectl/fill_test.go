@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -19,13 +20,14 @@ import (
 // fast way to a stream of a few hundred thousand events, and the way to
 // publish what the service never would.
 type filler struct {
-	js   jetstream.JetStream
-	last map[string]string // aggregate subject → SHA-256 of its last message
-	seq  uint64            // messages published
-	orgs int               // organizations filled
+	js     jetstream.JetStream
+	signer *signing.Signer   // signs each event as the service does
+	last   map[string]string // aggregate subject → SHA-256 of its last message
+	seq    uint64            // messages published
+	orgs   int               // organizations filled
 }
 
-func newFiller(t testing.TB, url string, creds eventstore.Credentials) *filler {
+func newFiller(t testing.TB, url string, creds eventstore.Credentials, signer *signing.Signer) *filler {
 	t.Helper()
 	opts, err := eventstore.ServiceOptions(creds)
 	if err != nil {
@@ -40,7 +42,7 @@ func newFiller(t testing.TB, url string, creds eventstore.Credentials) *filler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &filler{js: js, last: map[string]string{}}
+	return &filler{js: js, signer: signer, last: map[string]string{}}
 }
 
 // publish appends p chained to its aggregate's last event.
@@ -59,7 +61,7 @@ func (f *filler) publish(t testing.TB, p domain.Payload) {
 // raw appends data as it is, keeping the chain of its subject's aggregate.
 func (f *filler) raw(t testing.TB, subject string, data []byte) {
 	t.Helper()
-	if _, err := f.js.PublishAsync(subject, data); err != nil {
+	if _, err := f.js.PublishMsgAsync(eventstore.SignedMsg(f.signer, subject, data)); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -27,8 +29,11 @@ type fixture struct {
 	auditor eventstore.Credentials
 	stream  jetstream.Stream
 	store   *eventstore.Store
-	last    map[domain.StreamID]domain.Position
-	written []domain.Event // by sequence - 1
+	keys    eventstore.Keys
+	// signingKey and pubKey are the files of the writer's key pair.
+	signingKey, pubKey string
+	last               map[domain.StreamID]domain.Position
+	written            []domain.Event // by sequence - 1
 }
 
 // newFixture starts the server and makes the stream as the service does,
@@ -39,27 +44,35 @@ func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	n := testkit.StartNATS(t, true)
 	auditor := eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleAuditor)}
 	t.Setenv("INVITECTL_NATS_NKEY", auditor.NKeyFile)
-	store, err := eventstore.New(n.Connect(t, eventstore.RoleService))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := &fixture{url: n.URL, service: eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleService)}, auditor: auditor,
+		last: map[domain.StreamID]domain.Position{}}
+	f.openStore(t, n.Connect(t, eventstore.RoleService))
 	cfg := eventstore.StreamConfig(1)
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if _, err := store.JetStream().CreateStream(t.Context(), cfg); err != nil {
+	if _, err := f.store.JetStream().CreateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := jetstream.New(n.Connect(t, testkit.Admin))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := admin.Stream(t.Context(), eventstore.StreamName)
-	if err != nil {
+	if f.stream, err = admin.Stream(t.Context(), eventstore.StreamName); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{url: n.URL, service: eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleService)}, auditor: auditor,
-		stream: stream, store: store, last: map[domain.StreamID]domain.Position{}}
+	return f
+}
+
+// openStore makes the fixture's writer on nc, with a fresh signing key.
+func (f *fixture) openStore(t testing.TB, nc *nats.Conn) {
+	t.Helper()
+	dir := t.TempDir()
+	f.keys, f.signingKey, f.pubKey = testkit.KeysIn(t, dir), filepath.Join(dir, "signing.key"), filepath.Join(dir, "signing.pub")
+	var err error
+	if f.store, err = eventstore.New(nc, f.keys); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // append writes payloads as one atomic batch, timed now, and returns the

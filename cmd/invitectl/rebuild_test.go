@@ -23,7 +23,7 @@ import (
 // startService runs the service on the fixture's stream and the read store.
 func startService(t *testing.T, f *fixture, rs *readStore) *service.Service {
 	t.Helper()
-	svc, err := service.Start(t.Context(), service.Config{NATSURL: f.url, NATSNKeyFile: f.service.NKeyFile, DataDir: t.TempDir(), RedisURL: rs.url,
+	svc, err := service.Start(t.Context(), service.Config{NATSURL: f.url, NATSNKeyFile: f.service.NKeyFile, DataDir: t.TempDir(), SigningKey: f.signingKey, RedisURL: rs.url,
 		RedisPrefix: rs.prefix, JWTSecret: "0123456789abcdef0123456789abcdef-invitectl", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func probes(q *projections.Queries, orgs int) []func(context.Context) (string, e
 // gone after it.
 func TestRebuildUnderQueries(t *testing.T) {
 	f := newFixture(t)
-	fl := newFiller(t, f.url, f.service)
+	fl := newFiller(t, f.url, f.service, f.keys.Signer)
 	fl.fill(t, 4000)
 	fl.wait(t)
 	rs := newReadStore(t)
@@ -187,7 +187,7 @@ func TestRebuildUnderQueries(t *testing.T) {
 // its own; a second run starts afresh and finishes.
 func TestRebuildInterrupted(t *testing.T) {
 	f := newFixture(t)
-	fl := newFiller(t, f.url, f.service)
+	fl := newFiller(t, f.url, f.service, f.keys.Signer)
 	fl.fill(t, 20000)
 	fl.wait(t)
 	rs := newReadStore(t)
@@ -252,7 +252,7 @@ func TestRebuildLocked(t *testing.T) {
 // before the switch: the new generation is never behind the live one.
 func TestRebuildCatchesUp(t *testing.T) {
 	f := newFixture(t)
-	fl := newFiller(t, f.url, f.service)
+	fl := newFiller(t, f.url, f.service, f.keys.Signer)
 	fl.fill(t, 20000)
 	fl.wait(t)
 	rs := newReadStore(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -155,6 +156,8 @@ type message struct {
 	subject  string
 	data     []byte
 	caughtUp bool // it was the last matching message stored when read
+	// keyID and signature are the event's signature headers.
+	keyID, signature string
 }
 
 // pullBatch is how many messages the consumer asks for at once: enough to
@@ -212,7 +215,8 @@ func (r *reader) readRaw(ctx context.Context, q query, fn func(message) error) e
 		if (q.toSeq > 0 && seq > q.toSeq) || (!q.until.IsZero() && meta.Timestamp.After(q.until)) {
 			return nil
 		}
-		m := message{seq: seq, subject: msg.Subject(), data: msg.Data(), caughtUp: meta.NumPending == 0}
+		m := message{seq: seq, subject: msg.Subject(), data: msg.Data(), caughtUp: meta.NumPending == 0,
+			keyID: msg.Headers().Get(signing.KeyIDHeader), signature: msg.Headers().Get(signing.SignatureHeader)}
 		if err := fn(m); err != nil {
 			return err
 		}

@@ -14,14 +14,23 @@ import (
 	"time"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
 func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newNATSFlags("verify [flags]", stderr)
 	rf := addRedisFlags(fs)
+	verifyKeys := fs.String("verify-keys", "", "comma-separated PEM files of the service's public signing keys: check every event's signature")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	var keyring *signing.Keyring
+	if *verifyKeys != "" {
+		var err error
+		if keyring, err = signing.LoadKeyring(strings.Split(*verifyKeys, ",")...); err != nil {
+			return err
+		}
 	}
 	defer fastGC()()
 	r, err := c.open(ctx)
@@ -51,6 +60,11 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		feed = sc.feed
 	}
 	err = r.readDecoded(ctx, query{toSeq: last}, func(d *decoded) error {
+		if keyring != nil {
+			if err := keyring.Verify(d.subject, d.data, d.keyID, signing.DecodeSignature(d.signature)); err != nil {
+				chains.problem(d, "%v", err)
+			}
+		}
 		chains.check(d)
 		return feed(d)
 	})
@@ -71,6 +85,9 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		fmt.Fprintf(stderr, "verify: read store generation %d compared at checkpoint %d: %s records and lists in %s\n",
 			sc.gen, sc.replay.at, thousands(uint64(sc.compared)), time.Since(start.Add(took)).Round(time.Millisecond))
+	}
+	if keyring == nil {
+		fmt.Fprintln(stderr, "verify: signatures were not checked (no --verify-keys)")
 	}
 	if out.n > 0 {
 		return fmt.Errorf("%d problems found", out.n)

@@ -86,7 +86,7 @@ func TestVerifyLog(t *testing.T) {
 		}
 		return domain.SHA256(string(msg.Data))
 	}
-	fl := newFiller(t, s.url, s.service)
+	fl := newFiller(t, s.url, s.service, s.keys.Signer)
 	event := func(p domain.Payload) domain.Event {
 		return domain.NewEvent(fmt.Sprint("tamper-", fl.seq), time.Now(), p)
 	}
@@ -183,7 +183,7 @@ func mustMarshal(t *testing.T, e domain.Event, prev string) []byte {
 func TestVerifyWhileWriting(t *testing.T) {
 	f := newFixture(t)
 	rs := newReadStore(t)
-	fl := newFiller(t, f.url, f.service)
+	fl := newFiller(t, f.url, f.service, f.keys.Signer)
 	fl.fill(t, 3000)
 	fl.wait(t)
 	if err := rs.project(t, f); err != nil {
@@ -232,5 +232,50 @@ func TestVerifyArguments(t *testing.T) {
 	}
 	if err := run([]string{"verify", "--help"}, io.Discard, io.Discard); err != nil {
 		t.Errorf("--help: %v", err)
+	}
+}
+
+// With the service's public key, verify names each event whose signature
+// is missing or wrong, by sequence: here a forged first event of an
+// aggregate, which no hash chain contradicts.
+func TestVerifySignatures(t *testing.T) {
+	s := newScenario(t)
+	verify := []string{"verify", "--verify-keys", s.pubKey}
+	if out, err := s.try(verify...); err != nil || out != "" {
+		t.Fatalf("verify of the service's own signed stream: %q, %v", out, err)
+	}
+	info, err := s.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := info.State.LastSeq
+	fl := newFiller(t, s.url, s.service, s.keys.Signer)
+	forged := domain.NewEvent("forged-1", time.Now(), domain.MembershipAdded{OrganizationID: "acme", UserID: "mallory",
+		Email: "mallory@example.com", Role: domain.RoleOwner, InvitationID: "none", Actor: "mallory"})
+	unsigned, err := domain.MarshalCloudEvent(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.js.Publish(t.Context(), eventstore.Subject(forged), unsigned); err != nil {
+		t.Fatal(err)
+	}
+	other := testkit.Keys(t)
+	again := domain.NewEvent("forged-2", time.Now(), domain.MembershipAdded{OrganizationID: "acme", UserID: "trudy",
+		Email: "trudy@example.com", Role: domain.RoleOwner, InvitationID: "none", Actor: "trudy"})
+	data, err := domain.MarshalCloudEvent(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.js.PublishMsg(t.Context(), eventstore.SignedMsg(other.Signer, eventstore.Subject(again), data)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.try(verify...)
+	wantProblems(t, out, err,
+		fmt.Sprintf("event %d (%s): event is not signed", last+1, eventstore.Subject(forged)),
+		fmt.Sprintf("event %d (%s): event is signed with an unknown key: %q", last+2, eventstore.Subject(again), other.Signer.KeyID()))
+	// Without the keys, the forgeries go unseen: verify says so.
+	var stderr strings.Builder
+	if err := run([]string{"verify", "--nats-url", s.url}, io.Discard, &stderr); err != nil || !strings.Contains(stderr.String(), "signatures were not checked") {
+		t.Fatalf("verify without keys: %v, %s", err, stderr.String())
 	}
 }

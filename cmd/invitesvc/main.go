@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -71,6 +72,21 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", s.InvitationsPerHour, "invitations one organization may create per hour (per replica), then 429")
 	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
+	fs.StringVar(&s.SigningKey, "signing-key", "", "PEM file of the Ed25519 private key events are signed with (PKCS#8); empty keeps a key pair in <data-dir>/signing")
+	fs.Func("verify-keys", "comma-separated PEM files of further public keys events are verified against (keys signed with before a rotation, other replicas')", func(v string) error {
+		s.VerifyKeys = append(s.VerifyKeys, splitList(v)...)
+		return nil
+	})
+	fs.Func("accept-unverified", "comma-separated stream sequences of events that do not verify which the projection steps over (an operator's decision; they are not applied)", func(v string) error {
+		for _, seq := range splitList(v) {
+			n, err := strconv.ParseUint(seq, 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("%q is not a stream sequence", seq)
+			}
+			s.AcceptUnverified = append(s.AcceptUnverified, n)
+		}
+		return nil
+	})
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+
@@ -101,10 +117,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	if err := s.validate(); err != nil {
 		return s, err
 	}
-	for _, cidr := range strings.Split(s.trustedProxies, ",") {
-		if cidr = strings.TrimSpace(cidr); cidr == "" {
-			continue
-		}
+	for _, cidr := range splitList(s.trustedProxies) {
 		prefix, err := netip.ParsePrefix(cidr)
 		if err != nil {
 			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
@@ -112,6 +125,17 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 		s.TrustedProxies = append(s.TrustedProxies, prefix)
 	}
 	return s, nil
+}
+
+// splitList is the items of a comma-separated flag value, trimmed.
+func splitList(v string) []string {
+	var items []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 func (s settings) validate() error {

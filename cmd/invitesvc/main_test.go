@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,6 +42,7 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{[]string{"--otlp-endpoint", "localhost:4318"}, nil, "--otlp-endpoint"},
 		{[]string{"--nats-url", "nats://x:4222", "--nats-nkey", "a.nk", "--nats-creds", "a.creds"}, nil, "not both"},
 		{nil, map[string]string{"INVITESVC_NATS_NKEY": "service.nk"}, "--nats-url"},
+		{[]string{"--accept-unverified", "12,x"}, nil, "accept-unverified"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -58,12 +60,16 @@ func TestParseRefusesBadSettings(t *testing.T) {
 func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	t.Setenv("INVITESVC_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("INVITESVC_REDIS_URL", "redis://127.0.0.1:6390/1")
-	s, err := parse([]string{"--http-addr", "127.0.0.1:7777"}, &bytes.Buffer{})
+	t.Setenv("INVITESVC_ACCEPT_UNVERIFIED", "12, 40")
+	s, err := parse([]string{"--http-addr", "127.0.0.1:7777", "--verify-keys", "old.pub,other.pub"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.httpAddr != "127.0.0.1:7777" || s.RedisURL != "redis://127.0.0.1:6390/1" {
 		t.Fatalf("settings %+v", s)
+	}
+	if !slices.Equal(s.AcceptUnverified, []uint64{12, 40}) || !slices.Equal(s.VerifyKeys, []string{"old.pub", "other.pub"}) {
+		t.Fatalf("accept-unverified %v, verify-keys %v", s.AcceptUnverified, s.VerifyKeys)
 	}
 	if s.DataDir != "./data" || s.FailureBurst != 20 {
 		t.Fatalf("defaults %+v", s)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,9 +96,12 @@ func TestStreamLeaderKilledUnderLoad(t *testing.T) {
 	servers, natsURL := startCluster(t)
 	redisURL := testkit.Redis(t)
 	var replicas []*httptest.Server
+	// The replicas sign with one key, so that each verifies the other's events.
+	signingKey := testkit.KeyFile(t)
+	keys := testkit.KeysIn(t, filepath.Dir(signingKey))
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		svc, err := service.Start(ctx, service.Config{NATSURL: natsURL, Replicas: 3, RedisURL: redisURL, RedisPrefix: "cluster:",
+		svc, err := service.Start(ctx, service.Config{NATSURL: natsURL, Replicas: 3, RedisURL: redisURL, RedisPrefix: "cluster:", SigningKey: signingKey,
 			JWTSecret: string(secret), FailuresPerMinute: 1e6, FailureBurst: 1e6, InvitationsPerHour: 1e6,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		cancel()
@@ -168,7 +172,7 @@ func TestStreamLeaderKilledUnderLoad(t *testing.T) {
 	for _, id := range acknowledged {
 		for _, r := range replicas {
 			if status, _ := call(r.URL, "GET", api+"/acme/invitations/"+id, adminToken, nil); status != http.StatusOK {
-				t.Fatalf("acknowledged invitation %s: %d on %s; %s", id, status, r.URL, inStream(t, natsURL, id))
+				t.Fatalf("acknowledged invitation %s: %d on %s; %s", id, status, r.URL, inStream(natsURL, keys, id))
 			}
 		}
 	}
@@ -204,13 +208,13 @@ func streamLeader(t *testing.T, natsURL string) string {
 
 // inStream says whether an invitation's events are in the stream, to tell a
 // lost write from a read model that lags.
-func inStream(t *testing.T, natsURL, id string) string {
+func inStream(natsURL string, keys eventstore.Keys, id string) string {
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		return err.Error()
 	}
 	defer nc.Close()
-	store, _ := eventstore.New(nc)
+	store, _ := eventstore.New(nc, keys)
 	events, _, err := store.Load(context.Background(), domain.StreamID{Kind: domain.KindInvitation, OrganizationID: "acme", Key: id})
 	switch {
 	case err != nil:

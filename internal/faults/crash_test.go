@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,7 +178,7 @@ func TestKillDuringLoad(t *testing.T) {
 			t.Fatalf("user %s accepted %s but is not a member", user, id)
 		}
 	}
-	checkInvariants(t, "nats://"+natsAddr, len(members))
+	checkInvariants(t, "nats://"+natsAddr, testkit.KeysIn(t, filepath.Join(dataDir, "signing")), len(members))
 }
 
 func expectStatus(t *testing.T, want int, url, method, path, tok string, body any) {
@@ -190,14 +191,14 @@ func expectStatus(t *testing.T, want int, url, method, path, tok string, body an
 // checkInvariants reads the whole organization from the stream: at most one
 // accepted event per invitation, no accept after a cancel, at most one
 // membership per user at a time, at most one pending invitation per email.
-func checkInvariants(t *testing.T, natsURL string, activeMembers int) {
+func checkInvariants(t *testing.T, natsURL string, keys eventstore.Keys, activeMembers int) {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	store, err := eventstore.New(nc)
+	store, err := eventstore.New(nc, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -298,7 +298,8 @@ func TestTokensNeverAtRest(t *testing.T) {
 func TestExpiryEventWrittenOnceByEveryReplica(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	redisURL := testkit.Redis(t)
-	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "expiry:" }
+	key := testkit.KeyFile(t) // replicas sign with one key
+	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "expiry:"; c.SigningKey = key }
 	a := startStack(t, redisURL, shared)
 	b := startStack(t, redisURL, shared)
 	a.register("acme")

@@ -62,6 +62,10 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 			Help: "Times the read store was fed again from its checkpoint (after an error or a loss of data)."}, func() float64 { return float64(s.projections.Refeeds()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_stream_guard_tripped",
 			Help: "1 while stream INVITATIONS has settings that can lose events or has lost some, and commands are refused; else 0."}, s.guard.tripped),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "invitesvc_projection_unverified_events_total", ConstLabels: projection,
+			Help: "Events whose signature does not verify, not applied (the projection halts at the first)."}, func() float64 { return float64(s.projections.Unverified()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_halted_sequence", ConstLabels: projection,
+			Help: "Stream sequence of the unverified event the projection halted at (0 when running)."}, func() float64 { return float64(s.projections.HaltedSequence()) }),
 	)
 	return reg, cm
 }

@@ -156,7 +156,8 @@ func TestRedisOutageAndFlush(t *testing.T) {
 func TestRedisFlushedDuringLoad(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	url := testkit.Redis(t)
-	s := startStack(t, url, func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "flush:" })
+	key := testkit.KeyFile(t) // the fresh replay below verifies with the same key
+	s := startStack(t, url, func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "flush:"; c.SigningKey = key })
 	s.register("acme")
 
 	var mu sync.Mutex
@@ -220,7 +221,7 @@ func TestRedisFlushedDuringLoad(t *testing.T) {
 	}
 
 	// Rebuilt, the Redis read models equal a fresh replay into memory.
-	fresh := startStack(t, "", func(c *service.Config) { c.NATSURL = ns.ClientURL() })
+	fresh := startStack(t, "", func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.SigningKey = key })
 	eventually(t, 15*time.Second, "every acknowledged token answers", func() bool {
 		for _, tok := range tokens {
 			if s.doQuiet("GET", api+"/invitations/"+tok, "", nil).status != http.StatusOK {

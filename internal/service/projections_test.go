@@ -25,7 +25,8 @@ import (
 // restart with nothing new that was nothing.)
 func TestReadStoreEmptiedAfterRestartIsRebuilt(t *testing.T) {
 	_, nc := testkit.JetStream(t)
-	es, err := eventstore.New(nc)
+	signed := testkit.Keys(t)
+	es, err := eventstore.New(nc, signed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestReadStoreEmptiedAfterRestartIsRebuilt(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	prefix := fmt.Sprintf("emptied-%d:", time.Now().UnixNano())
 	store := redisstore.New(rdb, prefix)
-	cfg := service.ProjectionConfig{JetStream: es.JetStream(), Store: store, Durable: "emptied-test",
+	cfg := service.ProjectionConfig{JetStream: es.JetStream(), Store: store, Durable: "emptied-test", Keyring: signed.Keyring,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	checkpointReaches := func(what string) {
 		t.Helper()

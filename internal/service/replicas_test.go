@@ -16,7 +16,9 @@ import (
 func TestReplicas(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	redisURL := testkit.Redis(t)
-	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "replicas:" }
+	// One signing key for both, as replicas must share (or list each other's public keys).
+	key := testkit.KeyFile(t)
+	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "replicas:"; c.SigningKey = key }
 	a := startStack(t, redisURL, shared)
 	b := startStack(t, redisURL, shared)
 	a.register("acme")

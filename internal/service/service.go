@@ -57,6 +57,15 @@ type Config struct {
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
+	// SigningKey is the PEM file of the Ed25519 key events are signed
+	// with; empty keeps one in DataDir/signing (dev mode).
+	SigningKey string
+	// VerifyKeys are PEM files of the public keys events are verified
+	// against besides the signing key's own: those signed with before.
+	VerifyKeys []string
+	// AcceptUnverified are the sequences of events that do not verify which
+	// an operator decided the projection steps over (not applied).
+	AcceptUnverified []uint64
 	// OTLPEndpoint, when set (http://host:4318), exports traces over OTLP/HTTP.
 	OTLPEndpoint string
 	// Version is reported in traces.
@@ -111,6 +120,7 @@ type Service struct {
 	NATSUsers *NATSUsers
 
 	cfg         Config
+	keys        eventstore.Keys
 	ns          *server.Server
 	nc          *nats.Conn
 	rdb         *redis.Client
@@ -143,6 +153,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		if s.stopTracing, err = startTracing(ctx, cfg.OTLPEndpoint, cfg.Version); err != nil {
 			return nil, err
 		}
+	}
+	if s.keys, err = cfg.signingKeys(); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
@@ -210,7 +223,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.events, err = eventstore.New(s.nc); err != nil {
+	if s.events, err = eventstore.New(s.nc, s.keys); err != nil {
 		return err
 	}
 	return eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas)
@@ -242,7 +255,8 @@ func (s *Service) startProjections() (err error) {
 	if s.rdb != nil {
 		durable = durableName
 	}
-	s.projections, err = StartProjections(ProjectionConfig{JetStream: s.events.JetStream(), Store: s.store, Durable: durable, Logger: s.cfg.Logger})
+	s.projections, err = StartProjections(ProjectionConfig{JetStream: s.events.JetStream(), Store: s.store, Durable: durable,
+		Keyring: s.keys.Keyring, AcceptUnverified: s.cfg.AcceptUnverified, Logger: s.cfg.Logger})
 	return err
 }
 
@@ -297,6 +311,10 @@ func (s *Service) catchUp(ctx context.Context) error {
 			s.cfg.Logger.Info("read models caught up", "events", last, "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
+		// Halted, it will not catch up: serve, unready, for the operator.
+		if s.projections.Halted() != nil {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("catching up the read models: %w", ctx.Err())
@@ -320,6 +338,9 @@ func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.store.Ping(ctx); err != nil {
 		problems = append(problems, fmt.Errorf("read store: %w", err))
+	}
+	if err := s.projections.Halted(); err != nil {
+		problems = append(problems, fmt.Errorf("projections: %w", err))
 	}
 	if len(problems) == 0 {
 		if err := projections.WaitCaughtUp(ctx, s.store, last, time.Second); err != nil {

@@ -2,12 +2,14 @@ package testkit
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/invitesvc/invitesvc/internal/redisserver"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -90,7 +92,7 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 	t.Helper()
 	n := StartNATS(t, false)
 	nc := n.Connect(t, eventstore.RoleService)
-	store, err := eventstore.New(nc)
+	store, err := eventstore.New(nc, Keys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,4 +100,30 @@ func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 		t.Fatal(err)
 	}
 	return n.Server, nc
+}
+
+// Keys are a fresh signing key and a keyring holding its public key.
+func Keys(t testing.TB) eventstore.Keys {
+	t.Helper()
+	return KeysIn(t, t.TempDir())
+}
+
+// KeysIn are the keys of the key pair kept in dir (as the service keeps
+// its dev-mode one, in <data-dir>/signing), made if there is none.
+func KeysIn(t testing.TB, dir string) eventstore.Keys {
+	t.Helper()
+	signer, err := signing.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.Keys{Signer: signer, Keyring: signing.NewKeyring(signer.Public())}
+}
+
+// KeyFile is the private key file of a fresh key pair, for processes that
+// must sign with one key (replicas).
+func KeyFile(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	KeysIn(t, dir)
+	return filepath.Join(dir, "signing.key")
 }

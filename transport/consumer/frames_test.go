@@ -9,9 +9,9 @@ import (
 // every byte: a whole frame decodes exactly, a cut one is refused.
 func TestFramesRoundTrip(t *testing.T) {
 	frames := []frame{
-		{sequence: 1, subject: "invitations.acme.x.created", data: []byte(`{"a":1}`)},
+		{sequence: 1, subject: "invitations.acme.x.created", data: []byte(`{"a":1}`), keyID: "0123456789abcdef", signature: "c2lnbmF0dXJl"},
 		{sequence: 300, subject: "", data: []byte{}},
-		{sequence: 1 << 40, subject: "members.acme.y.added", data: make([]byte, 1000)},
+		{sequence: 1 << 40, subject: "members.acme.y.added", data: make([]byte, 1000), signature: "only-a-signature"},
 	}
 	encoded := encodeFrames(frames)
 	got, err := decodeFrames(encoded)

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -100,6 +101,7 @@ func Start(cfg Config) (*Runner, error) {
 		events := make([]domain.Delivered, len(frames))
 		for i, f := range frames {
 			events[i] = domain.DecodeDelivered(f.sequence, f.subject, f.data)
+			events[i].KeyID, events[i].Signature = f.keyID, signing.DecodeSignature(f.signature)
 		}
 		return cfg.Handle(msg.Context(), events)
 	})

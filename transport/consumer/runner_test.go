@@ -80,18 +80,20 @@ func (l *orderedLog) waitFor(t *testing.T, n uint64, within time.Duration) {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type stream struct {
-	nc *nats.Conn
-	es *eventstore.Store
-	js jetstream.JetStream
+	nc   *nats.Conn
+	es   *eventstore.Store
+	js   jetstream.JetStream
+	keys eventstore.Keys
 }
 
 func newStream(t *testing.T) stream {
 	_, nc := testkit.JetStream(t)
-	es, err := eventstore.New(nc)
+	keys := testkit.Keys(t)
+	es, err := eventstore.New(nc, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return stream{nc: nc, es: es, js: es.JetStream()}
+	return stream{nc: nc, es: es, js: es.JetStream(), keys: keys}
 }
 
 // appendInvitations appends invitation.created events for invitations from..to-1.
@@ -266,6 +268,16 @@ func TestUndecodableEventsReachTheHandler(t *testing.T) {
 	}
 	if got[1].Sequence != 2 || got[1].Subject != "invitations.acme.i9.teleported" || got[2].Type != domain.TypeInvitationCreated {
 		t.Fatalf("positions: %+v", got)
+	}
+	// The handler gets each event as stored with its signature headers:
+	// the appended ones verify, the one published past the store has none.
+	for _, i := range []int{0, 2} {
+		if err := s.keys.Keyring.Verify(got[i].Subject, got[i].Data, got[i].KeyID, got[i].Signature); err != nil {
+			t.Fatalf("event %d: %v", got[i].Sequence, err)
+		}
+	}
+	if got[1].KeyID != "" || got[1].Signature != nil || string(got[1].Data) != future {
+		t.Fatalf("unsigned event delivered with %q, %x, %s", got[1].KeyID, got[1].Signature, got[1].Data)
 	}
 }
 

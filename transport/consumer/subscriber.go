@@ -17,6 +17,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
 
@@ -260,7 +261,8 @@ func (s *subscriber) message(ctx context.Context, batch []jetstream.Msg) (*messa
 		if md.NumDelivered > 1 {
 			s.redeliveries.Add(1)
 		}
-		frames[i] = frame{sequence: md.Sequence.Stream, subject: m.Subject(), data: m.Data()}
+		frames[i] = frame{sequence: md.Sequence.Stream, subject: m.Subject(), data: m.Data(),
+			keyID: m.Headers().Get(signing.KeyIDHeader), signature: m.Headers().Get(signing.SignatureHeader)}
 	}
 	msg := message.NewMessage(strconv.FormatUint(frames[0].sequence, 10), encodeFrames(frames))
 	msg.SetContext(otel.GetTextMapPropagator().Extract(ctx, propagation.HeaderCarrier(batch[0].Headers())))

@@ -19,15 +19,24 @@ import (
 // a difference no caller that draws fresh ids can see. It is safe for
 // concurrent use.
 type Memory struct {
+	keys        Keys
 	mu          sync.Mutex
-	log         []domain.Recorded   // log[i] is at sequence i+1
+	log         []signed            // log[i] is at sequence i+1
 	byAggregate map[string][]uint64 // aggregate filter -> its sequences
 	seqByID     map[string]uint64   // event id -> sequence it was stored at
 }
 
-// NewMemory returns an empty store.
-func NewMemory() *Memory {
-	return &Memory{byAggregate: map[string][]uint64{}, seqByID: map[string]uint64{}}
+// signed is a stored event with what its signature covers.
+type signed struct {
+	domain.Recorded
+	data  []byte
+	keyID string
+	sig   []byte
+}
+
+// NewMemory returns an empty store signing and verifying with keys, as New.
+func NewMemory(keys Keys) *Memory {
+	return &Memory{keys: keys, byAggregate: map[string][]uint64{}, seqByID: map[string]uint64{}}
 }
 
 // errBatchDuplicate is how JetStream refuses an atomic batch holding an id
@@ -45,7 +54,11 @@ func (m *Memory) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorde
 	seqs := m.byAggregate[Filter(id)]
 	events := make([]domain.Recorded, len(seqs))
 	for i, seq := range seqs {
-		events[i] = m.log[seq-1]
+		s := m.log[seq-1]
+		if err := verifyStored(m.keys.Keyring, seq, s.Subject, s.data, s.keyID, s.sig); err != nil {
+			return nil, domain.Position{}, err
+		}
+		events[i] = s.Recorded
 	}
 	return events, m.position(Filter(id)), nil
 }
@@ -71,7 +84,7 @@ func (m *Memory) Append(ctx context.Context, events []domain.Event, expected map
 	if err := ctx.Err(); err != nil {
 		return 0, unavailable(err)
 	}
-	stored := make([]domain.Recorded, len(events))
+	stored := make([]signed, len(events))
 	filters := make([]string, len(events))
 	for i, e := range events {
 		id := domain.StreamOf(e.Data)
@@ -89,7 +102,8 @@ func (m *Memory) Append(ctx context.Context, events []domain.Event, expected map
 		if err != nil {
 			return 0, err
 		}
-		stored[i] = domain.Recorded{Event: back, Subject: Subject(e), SHA256: domain.SHA256(string(body))}
+		keyID, sig := m.keys.Signer.Sign(Subject(e), body)
+		stored[i] = signed{Recorded: domain.Recorded{Event: back, Subject: Subject(e), SHA256: domain.SHA256(string(body))}, data: body, keyID: keyID, sig: sig}
 		filters[i] = Filter(id)
 	}
 
@@ -134,7 +148,10 @@ func (m *Memory) OrganizationEvents(ctx context.Context, organizationID string) 
 	var events []domain.Recorded
 	for _, r := range m.log {
 		if slices.ContainsFunc(filters, func(f string) bool { return server.SubjectMatchesFilter(r.Subject, f) }) {
-			events = append(events, r)
+			if err := verifyStored(m.keys.Keyring, r.Sequence, r.Subject, r.data, r.keyID, r.sig); err != nil {
+				return nil, err
+			}
+			events = append(events, r.Recorded)
 		}
 	}
 	return events, nil

@@ -82,7 +82,7 @@ func newRolesFixture(t *testing.T) *rolesFixture {
 	t.Helper()
 	f := &rolesFixture{nats: testkit.StartNATS(t, true)}
 	var err error
-	if f.service, err = eventstore.New(f.nats.Connect(t, eventstore.RoleService)); err != nil {
+	if f.service, err = eventstore.New(f.nats.Connect(t, eventstore.RoleService), testkit.Keys(t)); err != nil {
 		t.Fatal(err)
 	}
 	js := f.service.JetStream()

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 )
 
 var tracer = otel.Tracer("github.com/invitesvc/invitesvc/transport/eventstore")
@@ -65,23 +66,35 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) err
 	}
 }
 
+// Keys sign the events a store appends and verify the events it reads, so
+// that a command never decides on an event the service did not write.
+type Keys struct {
+	Signer  *signing.Signer
+	Keyring *signing.Keyring
+}
+
 // Store is the event store on one NATS connection.
 type Store struct {
-	nc *nats.Conn
-	js jetstream.JetStream
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	keys Keys
 
 	repliesOnce sync.Once
 	replies     *replyMux
 	repliesErr  error
 }
 
-// New returns a store on nc; the stream must exist (see EnsureStream).
-func New(nc *nats.Conn) (*Store, error) {
+// New returns a store on nc signing and verifying with keys; the stream
+// must exist (see EnsureStream).
+func New(nc *nats.Conn, keys Keys) (*Store, error) {
+	if keys.Signer == nil || keys.Keyring == nil {
+		return nil, errors.New("event store: a signer and a keyring are required")
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{nc: nc, js: js}, nil
+	return &Store{nc: nc, js: js, keys: keys}, nil
 }
 
 // JetStream gives the JetStream context, for consumers and stream info.
@@ -124,7 +137,7 @@ func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(d
 		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, inbox, req); err != nil {
 			return unavailable(err)
 		}
-		more, last, err := readBatch(ctx, replies, fn)
+		more, last, err := readBatch(ctx, replies, s.keys.Keyring, fn)
 		if err != nil || !more {
 			return err
 		}
@@ -151,7 +164,7 @@ func (s *Store) OrganizationEvents(ctx context.Context, organizationID string) (
 
 // readBatch reads one direct-get batch up to its end marker. It reports
 // whether more messages are pending and the last sequence read.
-func readBatch(ctx context.Context, replies <-chan *nats.Msg, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
+func readBatch(ctx context.Context, replies <-chan *nats.Msg, keyring *signing.Keyring, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	for {
@@ -171,7 +184,7 @@ func readBatch(ctx context.Context, replies <-chan *nats.Msg, fn func(domain.Rec
 		default:
 			return false, 0, unavailable(fmt.Errorf("direct get: %s %s", msg.Header.Get("Status"), msg.Header.Get("Description")))
 		}
-		rec, err := decodeStored(msg)
+		rec, err := decodeStored(msg, keyring)
 		if err != nil {
 			return false, 0, err
 		}
@@ -182,12 +195,16 @@ func readBatch(ctx context.Context, replies <-chan *nats.Msg, fn func(domain.Rec
 	}
 }
 
-func decodeStored(msg *nats.Msg) (domain.Recorded, error) {
+// decodeStored decodes a direct get's message once its signature verifies.
+func decodeStored(msg *nats.Msg, keyring *signing.Keyring) (domain.Recorded, error) {
 	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
 		return domain.Recorded{}, fmt.Errorf("stored message without sequence: %w", err)
 	}
 	subject := msg.Header.Get(jetstream.SubjectHeader)
+	if err := verifyStored(keyring, seq, subject, msg.Data, msg.Header.Get(signing.KeyIDHeader), signing.DecodeSignature(msg.Header.Get(signing.SignatureHeader))); err != nil {
+		return domain.Recorded{}, err
+	}
 	e, err := domain.UnmarshalCloudEvent(msg.Data)
 	if err != nil {
 		return domain.Recorded{}, fmt.Errorf("event %d on %s: %w", seq, subject, err)
@@ -216,7 +233,7 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		if !ok {
 			return 0, fmt.Errorf("append %s: no expected position for its aggregate", e.Type)
 		}
-		m, err := guardedMsg(e, pos.SHA256, id, pos.Seq)
+		m, err := guardedMsg(s.keys.Signer, e, pos.SHA256, id, pos.Seq)
 		if err != nil {
 			return 0, err
 		}
@@ -240,16 +257,35 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 	return s.request(ctx, msgs[len(msgs)-1])
 }
 
-// guardedMsg encodes e, chained to prev, to be stored only if the last event
-// of aggregate guard is at sequence seq.
-func guardedMsg(e domain.Event, prev string, guard domain.StreamID, seq uint64) (*nats.Msg, error) {
+// verifyStored refuses the event at seq unless keyring verifies it: one the
+// service did not write makes the store unavailable rather than decided on.
+func verifyStored(keyring *signing.Keyring, seq uint64, subject string, data []byte, keyID string, sig []byte) error {
+	if err := keyring.Verify(subject, data, keyID, sig); err != nil {
+		return unavailable(fmt.Errorf("event %d on %s: %w", seq, subject, err))
+	}
+	return nil
+}
+
+// SignedMsg is data for subject signed by signer, its signature in the
+// headers Load verifies.
+func SignedMsg(signer *signing.Signer, subject string, data []byte) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	keyID, sig := signer.Sign(subject, data)
+	m.Header.Set(signing.KeyIDHeader, keyID)
+	m.Header.Set(signing.SignatureHeader, signing.EncodeSignature(sig))
+	return m
+}
+
+// guardedMsg encodes e, chained to prev and signed, to be stored only if the
+// last event of aggregate guard is at sequence seq.
+func guardedMsg(signer *signing.Signer, e domain.Event, prev string, guard domain.StreamID, seq uint64) (*nats.Msg, error) {
 	e.PrevSHA256 = prev
 	body, err := domain.MarshalCloudEvent(e)
 	if err != nil {
 		return nil, err
 	}
-	m := nats.NewMsg(Subject(e))
-	m.Data = body
+	m := SignedMsg(signer, Subject(e), body)
 	m.Header.Set(jetstream.MsgIDHeader, e.ID)
 	m.Header.Set(jetstream.ExpectedStreamHeader, StreamName)
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))

@@ -2,11 +2,17 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/eventstore/eventstoretest"
@@ -30,13 +36,21 @@ func skipUnderShort(t *testing.T) {
 
 // newStore is a store on a fresh embedded JetStream server.
 func newStore(t *testing.T) *eventstore.Store {
+	s, _, _ := newStoreConn(t)
+	return s
+}
+
+// newStoreConn is newStore with its connection and keys, to write the
+// stream past the store.
+func newStoreConn(t *testing.T) (*eventstore.Store, *nats.Conn, eventstore.Keys) {
 	skipUnderShort(t)
 	_, nc := testkit.JetStream(t)
-	s, err := eventstore.New(nc)
+	keys := testkit.Keys(t)
+	s, err := eventstore.New(nc, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, nc, keys
 }
 
 var now = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -68,5 +82,52 @@ func TestLoadPagesThroughLongAggregates(t *testing.T) {
 	events, got, err := s.Load(ctx, id)
 	if err != nil || got.Seq != last || len(events) != 600 {
 		t.Fatalf("load: %d events, last %+v (want %d), %v", len(events), got, last, err)
+	}
+}
+
+// An event in the stream that the store's keyring does not verify (unsigned,
+// signed by another key, or altered after signing) makes Load unavailable,
+// naming its sequence, so that no command decides on it.
+func TestLoadRefusesUnverifiedEvents(t *testing.T) {
+	s, nc, keys := newStoreConn(t)
+	ctx := context.Background()
+	signed := created("i0")
+	if _, err := s.Append(ctx, []domain.Event{signed}, at(map[domain.StreamID]uint64{domain.StreamOf(signed.Data): 0})); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Load(ctx, domain.StreamOf(signed.Data)); err != nil {
+		t.Fatalf("a signed event: %v", err)
+	}
+	other, err := signing.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgeries := map[string]func(subject string, body []byte) *nats.Msg{
+		"unsigned":  func(subject string, body []byte) *nats.Msg { return &nats.Msg{Subject: subject, Data: body} },
+		"other-key": func(subject string, body []byte) *nats.Msg { return eventstore.SignedMsg(other, subject, body) },
+		"altered": func(subject string, body []byte) *nats.Msg {
+			m := eventstore.SignedMsg(keys.Signer, subject, []byte(`{}`))
+			m.Data = body
+			return m
+		},
+	}
+	for name, forge := range forgeries {
+		e := created(name)
+		body, err := domain.MarshalCloudEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := nc.RequestMsg(forge(eventstore.Subject(e), body), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ack struct{ Seq uint64 }
+		if err := json.Unmarshal(reply.Data, &ack); err != nil || ack.Seq == 0 {
+			t.Fatalf("%s: publish %s, %v", name, reply.Data, err)
+		}
+		_, _, err = s.Load(ctx, domain.StreamOf(e.Data))
+		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), fmt.Sprintf("event %d ", ack.Seq)) {
+			t.Fatalf("%s: Load = %v, want unavailable naming event %d", name, err, ack.Seq)
+		}
 	}
 }
