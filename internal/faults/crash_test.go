@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,7 +178,9 @@ func TestKillDuringLoad(t *testing.T) {
 			t.Fatalf("user %s accepted %s but is not a member", user, id)
 		}
 	}
-	checkInvariants(t, "nats://"+natsAddr, len(members))
+	// As the auditor, with the seed the service keeps in its data directory.
+	auditor := eventstore.Credentials{NKeyFile: eventstore.SeedFile(filepath.Join(dataDir, "nats"), eventstore.RoleAuditor)}
+	checkInvariants(t, "nats://"+natsAddr, auditor, len(members))
 }
 
 func expectStatus(t *testing.T, want int, url, method, path, tok string, body any) {
@@ -190,9 +193,13 @@ func expectStatus(t *testing.T, want int, url, method, path, tok string, body an
 // checkInvariants reads the whole organization from the stream: at most one
 // accepted event per invitation, no accept after a cancel, at most one
 // membership per user at a time, at most one pending invitation per email.
-func checkInvariants(t *testing.T, natsURL string, activeMembers int) {
+func checkInvariants(t *testing.T, natsURL string, creds eventstore.Credentials, activeMembers int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	opts, err := creds.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
