@@ -478,6 +478,7 @@ func streamNodes(t *testing.T, info *jetstream.StreamInfo) []string {
 // checkNATSConfig validates nats/nats.conf (the compose nodes' file) with nats-server -t.
 func checkNATSConfig(t *testing.T, natsServer string) {
 	t.Helper()
+	setNATSUserKeys(t)
 	cmd := exec.Command(natsServer, "-t", "-c", "nats/nats.conf")
 	cmd.Env = append(os.Environ(), "NATS_SERVER_NAME=nats1")
 	if out, err := cmd.CombinedOutput(); err != nil {

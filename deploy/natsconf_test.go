@@ -17,16 +17,7 @@ import (
 // configuration of an external NATS cannot drift from the embedded one's.
 func TestNATSConfRoles(t *testing.T) {
 	t.Setenv("NATS_SERVER_NAME", "nats1")
-	// The public keys come from the environment; the test makes its own.
-	users := map[string]string{} // env variable -> public key
-	for _, env := range []string{"NATS_SERVICE_NKEY", "NATS_MAILER_NKEY", "NATS_AUDITOR_NKEY"} {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		users[env], _ = kp.PublicKey()
-		t.Setenv(env, users[env])
-	}
+	users := setNATSUserKeys(t)
 	opts, err := server.ProcessConfigFile("nats/nats.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +54,24 @@ func TestNATSConfRoles(t *testing.T) {
 			t.Errorf("user %s has allow_responses, which roles.go does not give", key)
 		}
 	}
+}
+
+// setNATSUserKeys puts in the environment the public keys nats/auth.conf takes
+// from there, made for the test, and returns them by variable.
+func setNATSUserKeys(t *testing.T) map[string]string {
+	t.Helper()
+	users := map[string]string{}
+	for _, env := range []string{"NATS_SERVICE_NKEY", "NATS_MAILER_NKEY", "NATS_AUDITOR_NKEY"} {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if users[env], err = kp.PublicKey(); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(env, users[env])
+	}
+	return users
 }
 
 // sameSubjects compares subject lists as sets: order means nothing to NATS.

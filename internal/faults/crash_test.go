@@ -178,7 +178,9 @@ func TestKillDuringLoad(t *testing.T) {
 			t.Fatalf("user %s accepted %s but is not a member", user, id)
 		}
 	}
-	checkInvariants(t, "nats://"+natsAddr, testkit.KeysIn(t, filepath.Join(dataDir, "signing")), len(members))
+	// As the auditor, with the seed the service keeps in its data directory.
+	auditor := eventstore.Credentials{NKeyFile: eventstore.SeedFile(filepath.Join(dataDir, "nats"), eventstore.RoleAuditor)}
+	checkInvariants(t, "nats://"+natsAddr, auditor, testkit.KeysIn(t, filepath.Join(dataDir, "signing")), len(members))
 }
 
 func expectStatus(t *testing.T, want int, url, method, path, tok string, body any) {
@@ -191,9 +193,13 @@ func expectStatus(t *testing.T, want int, url, method, path, tok string, body an
 // checkInvariants reads the whole organization from the stream: at most one
 // accepted event per invitation, no accept after a cancel, at most one
 // membership per user at a time, at most one pending invitation per email.
-func checkInvariants(t *testing.T, natsURL string, keys eventstore.Keys, activeMembers int) {
+func checkInvariants(t *testing.T, natsURL string, creds eventstore.Credentials, keys eventstore.Keys, activeMembers int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
+	opts, err := creds.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
