@@ -327,12 +327,17 @@ cmd_up() {
 	for var in "${!INVITESVC_@}"; do unset "$var"; done
 	INVITESVC_JWT_SECRET=$(<"$DIR/jwt-secret")
 	export INVITESVC_JWT_SECRET
+	# The replicas sign events with one key, and verify each other's with it.
+	if [[ ! -s $DIR/signing.key ]]; then
+		(umask 077 && openssl genpkey -algorithm ed25519 -out "$DIR/signing.key") || die "openssl genpkey failed"
+	fi
+	export INVITESVC_SIGNING_KEY=$DIR/signing.key
 	# One replica after the other: the first creates the stream, the second finds it. Two
 	# creating it at once can leave a request unanswered by the cluster (seen with
 	# nats-server 2.15), and the service would wait for that answer (see start_replica).
 	start_replica a "$http_a" "$nats_url" "$redis_url"
 	start_replica b "$http_b" "$nats_url" "$redis_url"
-	unset INVITESVC_JWT_SECRET
+	unset INVITESVC_JWT_SECRET INVITESVC_SIGNING_KEY
 
 	local monitors=""
 	for i in 0 1 2; do monitors+="${monitors:+,}http://127.0.0.1:${monitor[i]}"; done
