@@ -6,6 +6,9 @@
 #                                                   team's nats --nkey, invitectl --nats-nkey)
 #   DIR/nats.env                                    the public keys, for the NATS servers:
 #                                                   NATS_SERVICE_NKEY=U... and so on
+#   DIR/signing.key                                 the Ed25519 key every invitesvc replica
+#                                                   signs events with (--signing-key); they
+#                                                   must share it to verify each other's
 #
 # Existing seeds are kept; nats.env is written from them. Needs go (it runs nk from the
 # nkeys module this repository requires) or nk on the PATH.
@@ -37,4 +40,8 @@ for user in service mailer auditor; do
 	printf 'NATS_%s_NKEY=%s\n' "${user^^}" "$public" >>"$DIR/nats.env.tmp"
 done
 mv "$DIR/nats.env.tmp" "$DIR/nats.env"
-echo "nats-keys: seeds and $DIR/nats.env written" >&2
+if [[ ! -s $DIR/signing.key ]]; then
+	openssl genpkey -algorithm ed25519 -out "$DIR/signing.key.tmp"
+	mv "$DIR/signing.key.tmp" "$DIR/signing.key"
+fi
+echo "nats-keys: seeds, $DIR/nats.env and $DIR/signing.key written" >&2
