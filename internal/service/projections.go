@@ -133,6 +133,9 @@ func (p *Projections) halt(bad *unverified, logger *slog.Logger) {
 
 // Halted names the unverified event the pipeline stopped at, or is nil.
 func (p *Projections) Halted() error {
+	if p == nil {
+		return nil
+	}
 	bad := p.halted.Load()
 	if bad == nil {
 		return nil
@@ -142,6 +145,9 @@ func (p *Projections) Halted() error {
 
 // HaltedSequence is the sequence Halted names, 0 when running.
 func (p *Projections) HaltedSequence() uint64 {
+	if p == nil {
+		return 0
+	}
 	if bad := p.halted.Load(); bad != nil {
 		return bad.sequence
 	}
@@ -149,7 +155,12 @@ func (p *Projections) HaltedSequence() uint64 {
 }
 
 // Unverified counts the events met that do not verify and were not accepted.
-func (p *Projections) Unverified() uint64 { return p.unverified.Load() }
+func (p *Projections) Unverified() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.unverified.Load()
+}
 
 // storeLostEvents notices a read store that lost events while no new ones
 // arrived (Redis flushed or replaced), and lowers what commands wait on to
