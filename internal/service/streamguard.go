@@ -63,18 +63,11 @@ func (g *streamGuard) check(ctx context.Context) error {
 
 // watch checks every guardInterval until ctx ends.
 func (g *streamGuard) watch(ctx context.Context) {
-	tick := time.NewTicker(guardInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, guardInterval, func() {
 		if err := g.check(ctx); err != nil && ctx.Err() == nil {
 			g.logger.Debug("stream guard: cannot read the stream", "error", err)
 		}
-	}
+	})
 }
 
 // err says why commands are refused, or nil.

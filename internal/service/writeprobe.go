@@ -37,18 +37,7 @@ type writeProbe struct {
 func startWriteProbe(ctx context.Context, wg *sync.WaitGroup, js jetstream.JetStream, replicas int, logger *slog.Logger) *writeProbe {
 	p := &writeProbe{js: js, subject: "invitesvc.probe." + nuid.Next(), logger: logger}
 	p.probe(ctx, replicas)
-	wg.Go(func() {
-		tick := time.NewTicker(probeInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			p.probe(ctx, replicas)
-		}
-	})
+	wg.Go(func() { every(ctx, probeInterval, func() { p.probe(ctx, replicas) }) })
 	return p
 }
 
@@ -86,4 +75,18 @@ func (p *writeProbe) writable() error {
 		return fmt.Errorf("cannot be written: %w", p.last)
 	}
 	return nil
+}
+
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fn()
+	}
 }
