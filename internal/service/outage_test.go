@@ -22,8 +22,18 @@ import (
 
 func startNATS(t *testing.T, dir string, port int) *server.Server {
 	t.Helper()
+	return startNATSWith(t, natsOptions(dir, port))
+}
+
+// natsOptions are a test's own nats-server on loopback, without users.
+func natsOptions(dir string, port int) *server.Options {
+	return &server.Options{JetStream: true, StoreDir: dir, Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true}
+}
+
+func startNATSWith(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
 	testkit.NeedsServers(t)
-	ns, err := server.NewServer(&server.Options{JetStream: true, StoreDir: dir, Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
@@ -56,18 +55,9 @@ func TestFullStoreAnswers503(t *testing.T) {
 // limit is reached, then raised (a reload, as an operator would), the
 // service writes again and turns ready without a restart.
 func TestWritesRecoverWhenStorageReturns(t *testing.T) {
-	testkit.NeedsServers(t)
-	opts := &server.Options{JetStream: true, StoreDir: t.TempDir(), Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStreamMaxStore: 256 << 10}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	opts := natsOptions(t.TempDir(), -1)
+	opts.JetStreamMaxStore = 256 << 10
+	ns := startNATSWith(t, opts)
 	s := startStack(t, "", func(c *service.Config) { c.NATSURL, c.InvitationsPerHour = ns.ClientURL(), 1<<20 })
 	s.register("acme")
 	fillStore(t, s)
