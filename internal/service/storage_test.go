@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 )
