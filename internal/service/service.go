@@ -129,7 +129,7 @@ type Service struct {
 	projections *Projections
 	ctx         context.Context // ends when the service closes
 	stop        context.CancelFunc
-	background  sync.WaitGroup // the expiry's and the probe's goroutines
+	background  sync.WaitGroup // the expiry's, the write probe's and the stream guard's goroutines
 	probe       *writeProbe
 	guard       *streamGuard
 	unlock      func() error // releases the data directory, when the embedded server has it
