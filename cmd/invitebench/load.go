@@ -55,9 +55,10 @@ func (r result) max() time.Duration {
 func warmupOf(d time.Duration) time.Duration { return min(d/10, time.Second) }
 
 // closedLoop runs op from clients workers, each one call after the other, for
-// warmup and then for d; only calls that start within d are measured. A
-// worker stops early when op returns errExhausted. Every loop is bounded by
-// the deadline (and ctx).
+// warmup and then for d; only calls that start within d are measured, except
+// that every worker makes at least one measured call, so a call slower than
+// the window still gives a figure rather than none. A worker stops early when
+// op returns errExhausted. Every loop is bounded by the deadline (and ctx).
 func closedLoop(ctx context.Context, clients int, d time.Duration, op func(ctx context.Context, worker int) error) result {
 	start := time.Now()
 	from := start.Add(warmupOf(d))
@@ -77,7 +78,7 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, op func(ctx c
 			r.lat = make([]time.Duration, 0, 1024)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if !t0.Before(until) {
+				if !t0.Before(until) && r.ops+r.errs > 0 {
 					return
 				}
 				err := op(ctx, w)
