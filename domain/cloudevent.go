@@ -30,9 +30,19 @@ func MarshalCloudEvent(e Event) ([]byte, error) {
 	s := StreamOf(e.Data)
 	return json.Marshal(CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: "/organizations/" + s.OrganizationID, Type: e.Type,
-		Subject: s.Kind.String() + "/" + s.Key, Time: e.Time.UTC(), DataContentType: "application/json",
+		Subject: cloudEventSubject(s), Time: e.Time.UTC(), DataContentType: "application/json",
 		Revision: e.Revision, PrevSHA256: e.PrevSHA256, Data: data,
 	})
+}
+
+// cloudEventSubject names the aggregate within its source: the kind, plural,
+// and its key; an organization's key is its id.
+func cloudEventSubject(s StreamID) string {
+	key := s.Key
+	if s.Kind == KindOrganization {
+		key = s.OrganizationID
+	}
+	return s.Kind.String() + "/" + key
 }
 
 // UnmarshalCloudEvent decodes an event read from the stream. It fails for an

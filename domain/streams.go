@@ -14,7 +14,7 @@ const (
 func (k StreamKind) String() string {
 	switch k {
 	case KindOrganization:
-		return "organization"
+		return "organizations"
 	case KindInvitation:
 		return "invitations"
 	case KindMembership:
