@@ -23,7 +23,10 @@ func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOr
 		if err != nil {
 			return decision{}, err
 		}
-		registration := domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
+		registration, err := domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
+		if err != nil {
+			return decision{}, err
+		}
 		created = registration.Registered != nil
 		payloads := registration.Payloads()
 		org = evolve(current, now, payloads...)

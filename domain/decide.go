@@ -63,15 +63,22 @@ func (r Registration) Payloads() []Payload {
 }
 
 // RegisterOrganization registers the organization or renames it. It decides
-// nothing when the name is unchanged.
-func RegisterOrganization(o Organization, id, name, actor string) Registration {
+// nothing when the name is unchanged. The id must be valid and the name as
+// NormalizeName gives it, whichever layer asks.
+func RegisterOrganization(o Organization, id, name, actor string) (Registration, error) {
+	if !ValidOrganizationID(id) {
+		return Registration{}, ErrInvalidOrganizationID
+	}
+	if normal, ok := NormalizeName(name); !ok || normal != name {
+		return Registration{}, ErrInvalidName
+	}
 	switch {
 	case !o.Registered():
-		return Registration{Registered: &OrganizationRegistered{OrganizationID: id, Name: name, Actor: actor}}
+		return Registration{Registered: &OrganizationRegistered{OrganizationID: id, Name: name, Actor: actor}}, nil
 	case o.Name == name:
-		return Registration{}
+		return Registration{}, nil
 	}
-	return Registration{Renamed: &OrganizationRenamed{OrganizationID: id, Name: name, Actor: actor}}
+	return Registration{Renamed: &OrganizationRenamed{OrganizationID: id, Name: name, Actor: actor}}, nil
 }
 
 // Optional lists an event a decider may leave undecided (nil): what to
@@ -139,7 +146,12 @@ func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor st
 	byCode := map[Code]*Error{}
 	var errs Errors
 	for i, in := range invitees {
-		if err := CheckInvitable(in, now); err != nil {
+		err := CheckInvitable(in, now)
+		if email, ok := NormalizeEmail(news[i].Email); !ok || email != news[i].Email {
+			// Only what the rule gives is stored and keys the email slot.
+			err = ErrInvalidEmail
+		}
+		if err != nil {
 			e, seen := byCode[err.Code]
 			if !seen {
 				e = err.WithFields()
@@ -186,7 +198,10 @@ func Accept(inv Invitation, member Membership, caller Caller, now time.Time) (*A
 	if !inv.Exists() {
 		return nil, ErrInvitationNotFound
 	}
-	if !strings.EqualFold(caller.Email, inv.Email) || (caller.EmailVerified != nil && !*caller.EmailVerified) {
+	// The claim is compared by the rule the invitation's address was stored
+	// by, and exactly: no other folding makes a lookalike the same address.
+	email, ok := NormalizeEmail(caller.Email)
+	if !ok || email != inv.Email || (caller.EmailVerified != nil && !*caller.EmailVerified) {
 		return nil, ErrEmailMismatch
 	}
 	// The membership may be read after the invitation it came from was

@@ -62,6 +62,12 @@ var (
 	ErrMemberNotFound            = &Error{Code: CodeNotFound, Message: "Member not found.", Fields: []string{"user_id"}}
 	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
 	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
+	ErrInvalidOrganizationID     = &Error{Code: CodeInvalidParameter, Fields: []string{"organization_id"},
+		Message: "organization_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ and not be a word the routes use in its place (" + strings.Join(ReservedOrganizationIDs, ", ") + ")."}
+	ErrInvalidName = &Error{Code: CodeInvalidParameter, Fields: []string{"name"},
+		Message: "name must have 1 to 200 characters after trimming, and no control, format, line or paragraph separator or private-use character."}
+	ErrInvalidEmail = &Error{Code: CodeInvalidParameter,
+		Message: "Not a valid email address: a dot-atom local part of at most 64 octets (no character that normalization would replace, no control or format character) at a hostname, at most 254 octets in all."}
 )
 
 // Failures of the stores behind the domain's decisions; nothing was written

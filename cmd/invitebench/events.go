@@ -70,7 +70,7 @@ func historyEvents(n int, now time.Time) iter.Seq2[string, []byte] {
 		for unit := 0; emitted < n; unit++ {
 			org := fmt.Sprintf("org-%d", unit*2/perOrg)
 			if unit*2%perOrg == 0 {
-				registration := domain.RegisterOrganization(domain.Organization{}, org, "Organization "+org, benchActor)
+				registration := must(domain.RegisterOrganization(domain.Organization{}, org, "Organization "+org, benchActor))
 				if _, more := emit(domain.NewEvent(newUUID(), now, *registration.Registered)); !more {
 					return
 				}

@@ -49,7 +49,7 @@ func (c createRequest) validate() ([]string, domain.Role, time.Duration, error) 
 		email, ok := domain.NormalizeEmail(raw)
 		switch {
 		case !ok:
-			bad, msgs = append(bad, field), append(msgs, field+" is not a valid email address of at most 254 characters.")
+			bad, msgs = append(bad, field), append(msgs, field+": "+domain.ErrInvalidEmail.Message)
 		case seen[email]:
 			bad, msgs = append(bad, field), append(msgs, field+" repeats an earlier address.")
 		}

@@ -24,7 +24,7 @@ func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
 	}
 	name, ok := domain.NormalizeName(*body.Name)
 	if !ok {
-		return invalid("name must have 1 to 200 characters after trimming.", "name")
+		return domain.ErrInvalidName
 	}
 	state, created, err := s.Commands.RegisterOrganization(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject})
 	if err != nil {

@@ -23,7 +23,7 @@ func pathVar(r *http.Request, name string) string {
 func organizationID(r *http.Request) (string, error) {
 	id := pathVar(r, "organization_id")
 	if !domain.ValidOrganizationID(id) {
-		return "", invalid("organization_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$.", "organization_id")
+		return "", domain.ErrInvalidOrganizationID
 	}
 	return id, nil
 }
