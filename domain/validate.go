@@ -81,7 +81,7 @@ const (
 // and its ASCII letters in lower case; no other letter changes case, so two
 // addresses are the same when they are canonically equivalent up to the
 // case of ASCII letters. Characters that only look like others are never
-// folded into them: a local part may not hold a character that
+// folded into them: an address may not hold a character that
 // normalization would replace (KELVIN SIGN, LONG S, full-width letters,
 // ligatures: anything whose NFKC form differs), nor a control, format,
 // separator or private-use character, nor U+FFFD. The domain is a hostname,
