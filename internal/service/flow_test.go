@@ -201,8 +201,8 @@ func TestMetricsAndHealth(t *testing.T) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	for _, want := range []string{
-		`invitesvc_http_requests_total{method="PUT",route="/api/v1/organizations/{organization_id}",status="201"} 1`,
-		`route="/api/v1/organizations/invitations/{invitation_token}",status="404"`,
+		`invitesvc_http_requests_total{method="PUT",route="/api/v1/organizations/{organization_id}",status_class="2xx"} 1`,
+		`invitesvc_http_requests_total{method="GET",route="/api/v1/organizations/invitations/{invitation_token}",status_class="4xx"} 1`,
 		`invitesvc_projection_checkpoint{projection="read-models"} 1`,
 		`invitesvc_projection_lag_events{projection="read-models"} 0`,
 		`invitesvc_commands_total{command="register_organization",outcome="written"} 1`,

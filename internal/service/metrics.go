@@ -8,6 +8,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// The commands and their outcomes (commands.Observer's vocabulary), whose
+// series are exported at zero from the start: a series born at 1 hides its
+// first event from rate and increase, and an alert on one that does not
+// exist yet has no data.
+var (
+	commandNames = []string{"register_organization", "create_invitations", "accept_invitation", "cancel_invitation",
+		"resend_invitation", "remove_member", "expire_invitation"}
+	commandOutcomes = []string{"written", "unchanged", "refused", "conflict", "unavailable", "error"}
+)
+
 // commandMetrics counts commands by outcome and the retries of lost races.
 type commandMetrics struct {
 	done    *prometheus.CounterVec
@@ -30,6 +40,12 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 			Help: "Commands by outcome: written, unchanged, refused, conflict (gave up), unavailable, error."}, []string{"command", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "invitesvc_command_retries_total",
 			Help: "Attempts repeated after losing an optimistic-concurrency race."}, []string{"command"}),
+	}
+	for _, command := range commandNames {
+		cm.retries.WithLabelValues(command)
+		for _, outcome := range commandOutcomes {
+			cm.done.WithLabelValues(command, outcome)
+		}
 	}
 	checkpoint := func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -45,10 +46,12 @@ func New(d Deps) http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, string(domain.CodeNotFound), "No such route."))
 	})
+	r.Use(noteRoute)
+	m := newMetrics(d.Metrics)
 	api := r.PathPrefix("/api/v1").Subrouter()
-	api.Use(s.instrument(newMetrics(d.Metrics)))
 	route := func(path string, methods map[string]handlerFunc) {
 		api.Handle(path, s.dispatch(methods))
+		m.serves("/api/v1"+path, slices.Collect(maps.Keys(methods))...)
 	}
 	// The token routes come first: "invitations" is not an organization id here.
 	route("/organizations/invitations/{invitation_token}", map[string]handlerFunc{http.MethodGet: s.lookupByToken})
@@ -65,8 +68,9 @@ func New(d Deps) http.Handler {
 	route("/openapi.json", map[string]handlerFunc{http.MethodGet: s.openAPI})
 	for path, h := range d.Extra {
 		r.Handle(path, h)
+		m.serves(path, http.MethodGet)
 	}
-	return s.withRequestID(s.recoverPanics(r))
+	return s.withRequestID(s.instrument(m)(s.recoverPanics(r)))
 }
 
 // handlerFunc answers a request or returns the error to answer with.
