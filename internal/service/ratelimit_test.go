@@ -1,8 +1,10 @@
 package service_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/invitesvc/invitesvc/internal/service"
@@ -49,4 +51,31 @@ func TestInviteFloodingIsRateLimitedPerOrganization(t *testing.T) {
 	// Another organization has its own allowance.
 	other := s.token("o", "", map[string][]string{"other": {"org.user.invite"}})
 	expect(t, s.do("POST", api+"/other/invitations", other, map[string]any{"emails": []string{"c@example.com"}}), http.StatusCreated)
+}
+
+// TestConcurrentGuessesFromOneAddress: 500 concurrent failed look-ups from
+// one address, with the default limits, over HTTP and each read store: at
+// most the burst answer 404, the rest 429 (the issue saw 227 of 500 404s).
+func TestConcurrentGuessesFromOneAddress(t *testing.T) {
+	d := service.DefaultConfig()
+	stores(t, func(t *testing.T, newStack func(opts ...func(*service.Config)) *stack) {
+		s := newStack(func(c *service.Config) { c.FailuresPerMinute, c.FailureBurst = d.FailuresPerMinute, d.FailureBurst })
+		s.register("acme")
+		var mu sync.Mutex
+		answers := map[int]int{}
+		var wg sync.WaitGroup
+		for i := range 500 {
+			wg.Go(func() {
+				token := strings.Repeat("x", 40) + fmt.Sprintf("%03d", i)
+				r := s.doQuiet("GET", api+"/invitations/"+token, "", nil)
+				mu.Lock()
+				answers[r.status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if answers[http.StatusNotFound] > d.FailureBurst || answers[http.StatusNotFound]+answers[http.StatusTooManyRequests] != 500 {
+			t.Fatalf("answers %v; want at most %d 404 (the burst), the rest 429", answers, d.FailureBurst)
+		}
+	})
 }

@@ -48,7 +48,7 @@ func TestRequestIDKeptWhenSane(t *testing.T) {
 	}
 }
 
-func TestClientAddressBehindTrustedProxies(t *testing.T) {
+func TestClientKeyBehindTrustedProxies(t *testing.T) {
 	s := &server{Deps{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	tests := []struct{ peer, forwarded, want string }{
 		{"192.0.2.7:5555", "", "192.0.2.7"},
@@ -57,7 +57,9 @@ func TestClientAddressBehindTrustedProxies(t *testing.T) {
 		{"10.1.2.3:5555", "198.51.100.1, 203.0.113.9, 10.9.9.9", "203.0.113.9"}, // forged left part ignored
 		{"10.1.2.3:5555", "garbage, 203.0.113.9", "203.0.113.9"},
 		{"10.1.2.3:5555", "", "10.1.2.3"},
-		{"[::1]:5555", "2001:db8::5", "2001:db8::5"},
+		{"[::1]:5555", "2001:db8::5", "2001:db8::/64"},
+		{"[::ffff:192.0.2.7]:5555", "", "192.0.2.7"},
+		{"10.1.2.3:5555", "2001:db8:0:1:2:3:4:5", "2001:db8:0:1::/64"},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -65,7 +67,7 @@ func TestClientAddressBehindTrustedProxies(t *testing.T) {
 		if tt.forwarded != "" {
 			r.Header.Set("X-Forwarded-For", tt.forwarded)
 		}
-		if got := s.clientAddress(r); got != tt.want {
+		if got := s.clientKey(r); got != tt.want {
 			t.Errorf("peer %s, X-Forwarded-For %q: %s, want %s", tt.peer, tt.forwarded, got, tt.want)
 		}
 	}

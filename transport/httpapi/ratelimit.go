@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"hash/maphash"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -9,75 +10,94 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/invitesvc/invitesvc/domain"
 )
 
-// keyedLimiter is a token bucket per key (a client address, an organization).
+// keyedLimiter is a token bucket per key (a client, an organization) for at
+// most maxBuckets keys: past that the least recently used is forgotten, in
+// constant time. The keys are spread over shards, each under its own lock,
+// so that concurrent requests seldom wait for one another.
+//
+// golang.org/x/time/rate cannot serve here: a reservation cancelled once
+// its time has passed gives nothing back, and the failure limiter gives a
+// token back after the store has answered.
 type keyedLimiter struct {
-	perSecond rate.Limit
-	burst     int
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
+	perSecond, burst float64
+	seed             maphash.Seed
+	shards           [limiterShards]limiterShard
 }
 
+const (
+	// maxBuckets bounds each limiter's memory (a bucket, its key and its
+	// place in the LRU take about 200 bytes).
+	maxBuckets    = 100_000
+	limiterShards = 16
+)
+
+type limiterShard struct {
+	mu      sync.Mutex
+	buckets *simplelru.LRU[string, *bucket]
+}
+
+// bucket holds tokens as of at.
 type bucket struct {
-	limiter  *rate.Limiter
-	lastSeen time.Time
+	tokens float64
+	at     time.Time
 }
 
 func newKeyedLimiter(perSecond float64, burst int) *keyedLimiter {
-	return &keyedLimiter{perSecond: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}}
-}
-
-func (l *keyedLimiter) bucket(key string, now time.Time) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) > 100_000 {
-			l.forgetIdle(now)
-		}
-		b = &bucket{limiter: rate.NewLimiter(l.perSecond, l.burst)}
-		l.buckets[key] = b
+	l := &keyedLimiter{perSecond: perSecond, burst: float64(burst), seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i].buckets, _ = simplelru.NewLRU[string, *bucket](maxBuckets/limiterShards, nil)
 	}
-	b.lastSeen = now
-	return b.limiter
+	return l
 }
 
-// forgetIdle drops buckets that have long refilled.
-func (l *keyedLimiter) forgetIdle(now time.Time) {
-	full := time.Duration(float64(l.burst) / float64(l.perSecond) * float64(time.Second))
-	for key, b := range l.buckets {
-		if now.Sub(b.lastSeen) > full {
-			delete(l.buckets, key)
-		}
+func (l *keyedLimiter) shard(key string) *limiterShard {
+	return &l.shards[maphash.String(l.seed, key)%limiterShards]
+}
+
+// refill brings b up to now. A now before b's (clocks read outside the
+// lock arrive out of order) adds nothing.
+func (l *keyedLimiter) refill(b *bucket, now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.perSecond)
+		b.at = now
 	}
 }
 
-// take spends n tokens of key's bucket, or refuses with 429 and how long to
-// wait, spending nothing.
-func (l *keyedLimiter) take(key string, n int, now time.Time, message string) error {
-	r := l.bucket(key, now).ReserveN(now, n)
-	if !r.OK() {
-		return rateLimited(message, time.Hour)
+// take spends n tokens of key's bucket, or, when it holds fewer, spends
+// nothing and says how long until it holds them (or is full, for more than
+// the burst).
+func (l *keyedLimiter) take(key string, n int, now time.Time) (ok bool, wait time.Duration) {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, found := s.buckets.Get(key)
+	if !found {
+		b = &bucket{tokens: l.burst, at: now}
+		s.buckets.Add(key, b)
 	}
-	if wait := r.DelayFrom(now); wait > 0 {
-		r.CancelAt(now)
-		return rateLimited(message, wait)
+	l.refill(b, now)
+	if b.tokens < float64(n) {
+		return false, time.Duration((min(float64(n), l.burst) - b.tokens) / l.perSecond * float64(time.Second))
 	}
-	return nil
+	b.tokens -= float64(n)
+	return true, 0
 }
 
-// check refuses when key has not even one token left.
-func (l *keyedLimiter) check(key string, now time.Time, message string) error {
-	lim := l.bucket(key, now)
-	if tokens := lim.TokensAt(now); tokens < 1 {
-		return rateLimited(message, time.Duration((1-tokens)/float64(lim.Limit())*float64(time.Second)))
+// give returns n tokens to key's bucket, up to the burst. A bucket
+// forgotten meanwhile would be full anyway.
+func (l *keyedLimiter) give(key string, n int, now time.Time) {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, found := s.buckets.Peek(key); found {
+		l.refill(b, now)
+		b.tokens = min(l.burst, b.tokens+float64(n))
 	}
-	return nil
 }
 
 func rateLimited(message string, wait time.Duration) *problem {
@@ -85,8 +105,8 @@ func rateLimited(message string, wait time.Duration) *problem {
 		with("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 }
 
-// FailureLimiter limits failed token look-ups and accepts per client address,
-// which is what guessing tokens produces. Successes cost nothing.
+// FailureLimiter limits failed token look-ups and accepts per client (see
+// clientKey), which is what guessing tokens produces. Successes cost nothing.
 type FailureLimiter struct{ *keyedLimiter }
 
 // NewFailureLimiter allows burst failures at once and perMinute afterwards.
@@ -94,28 +114,20 @@ func NewFailureLimiter(perMinute float64, burst int) *FailureLimiter {
 	return &FailureLimiter{newKeyedLimiter(perMinute/60, burst)}
 }
 
-const tooManyFailures = "Too many failed attempts from this address; retry later."
-
-func (l *FailureLimiter) check(client string, now time.Time) error {
-	return l.keyedLimiter.check(client, now, tooManyFailures)
-}
-
-// failed charges one failure to the client.
-func (l *FailureLimiter) failed(client string, now time.Time) {
-	l.bucket(client, now).AllowN(now, 1)
-}
-
-// limited runs a token-guessable operation under the failure limiter: a
-// client over its limit is refused, and each failure is charged.
+// limited runs a token-guessable operation under the failure limiter. A
+// failure is reserved before op reads the store, so that concurrent guesses
+// cannot outrun the burst, and given back unless op failed with a domain
+// error (no such invitation, already accepted, ...). A client over its
+// limit is refused even with the right token, so guessing never pays; the
+// price is that no more than the burst of one client's look-ups run at once.
 func (s *server) limited(r *http.Request, op func() error) error {
-	client := s.clientAddress(r)
-	if err := s.Limiter.check(client, s.Now()); err != nil {
-		return err
+	client := s.clientKey(r)
+	if ok, wait := s.Limiter.take(client, 1, s.Now()); !ok {
+		return rateLimited("Too many failed attempts from this address; retry later.", wait)
 	}
 	err := op()
-	var de *domain.Error
-	if errors.As(err, &de) {
-		s.Limiter.failed(client, s.Now())
+	if de := (*domain.Error)(nil); !errors.As(err, &de) {
+		s.Limiter.give(client, 1, s.Now())
 	}
 	return err
 }
@@ -130,21 +142,39 @@ func NewInviteLimiter(perHour int) *InviteLimiter {
 }
 
 func (l *InviteLimiter) take(org string, n int, now time.Time) error {
-	return l.keyedLimiter.take(org, n, now, "This organization has created too many invitations this hour; retry later.")
+	if ok, wait := l.keyedLimiter.take(org, n, now); !ok {
+		return rateLimited("This organization has created too many invitations this hour; retry later.", wait)
+	}
+	return nil
+}
+
+// clientKey names the client a request is counted against: its IPv4
+// address, or the /64 of its IPv6 address (one host commonly holds a whole
+// /64, so counting its addresses one by one would count nothing).
+func (s *server) clientKey(r *http.Request) string {
+	addr, ok := s.clientAddress(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64)
+		return prefix.String()
+	}
+	return addr.String()
 }
 
 // clientAddress is the address of the client: the connection's peer, or,
 // when that peer is a trusted proxy, the nearest address in X-Forwarded-For
 // that is not one (a client can prepend anything to the header, so it is
-// read from the right).
-func (s *server) clientAddress(r *http.Request) string {
+// read from the right). IPv4-mapped addresses are IPv4.
+func (s *server) clientAddress(r *http.Request) (netip.Addr, bool) {
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return netip.Addr{}, false
 	}
 	addr := peer.Addr().Unmap()
 	if !s.trusted(addr) {
-		return addr.String()
+		return addr, true
 	}
 	forwarded := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(forwarded) - 1; i >= 0; i-- {
@@ -156,7 +186,7 @@ func (s *server) clientAddress(r *http.Request) string {
 			break
 		}
 	}
-	return addr.String()
+	return addr, true
 }
 
 func (s *server) trusted(addr netip.Addr) bool {
