@@ -36,7 +36,8 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 			return res, domain.ErrInvitationNotFound
 		}
 	}
-	err = h.execute(ctx, "accept_invitation", func(now time.Time) (decision, error) {
+	invitation, membership := invitationStream(cmd.OrganizationID, cmd.InvitationID), membershipStream(cmd.OrganizationID, cmd.Caller.UserID)
+	err = h.execute(ctx, "accept_invitation", []domain.StreamID{invitation, membership}, func(now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err
@@ -68,10 +69,7 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 			res.Membership = domain.Membership{OrganizationID: inv.OrganizationID, UserID: inv.AcceptedBy,
 				Email: inv.Email, Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}
 		}
-		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{
-			{Kind: domain.KindInvitation, OrganizationID: inv.OrganizationID, Key: inv.ID}:            invSeq,
-			{Kind: domain.KindMembership, OrganizationID: inv.OrganizationID, Key: cmd.Caller.UserID}: memberSeq,
-		}}, nil
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{invitation: invSeq, membership: memberSeq}}, nil
 	})
 	return res, err
 }

@@ -19,7 +19,8 @@ type CancelInvitation struct {
 type CancelInvitationHandler struct{ base }
 
 func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitation) error {
-	return h.execute(ctx, "cancel_invitation", func(now time.Time) (decision, error) {
+	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
+	return h.execute(ctx, "cancel_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
 		inv, seq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err
@@ -28,6 +29,6 @@ func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitati
 			return decision{}, domain.ErrForbidden
 		}
 		cancelled, err := domain.Cancel(inv, cmd.Actor)
-		return decision{payloads: domain.Optional(cancelled), expected: map[domain.StreamID]domain.Position{{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: seq}}, err
+		return decision{payloads: domain.Optional(cancelled), expected: map[domain.StreamID]domain.Position{invitation: seq}}, err
 	})
 }

@@ -41,7 +41,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 	if cmd.Role.Privileged() && !cmd.MayManagePrivileged {
 		return res, domain.ErrForbidden.WithFields("role")
 	}
-	err = h.execute(ctx, "create_invitations", func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "create_invitations", createLocks(cmd), func(now time.Time) (decision, error) {
 		res = CreateInvitationsResult{}
 		org, _, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {
@@ -54,7 +54,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 		expected := map[domain.StreamID]domain.Position{}
 		var idem domain.IdempotencyRecorded
 		if cmd.IdempotencyKey != "" {
-			keyID := domain.StreamID{Kind: domain.KindIdempotency, OrganizationID: org.ID, Key: domain.SHA256(cmd.IdempotencyKey)}
+			keyID := idempotencyStream(org.ID, cmd.IdempotencyKey)
 			record, seq, err := load[domain.IdempotencyRecord](ctx, h.events, keyID)
 			if err != nil {
 				return decision{}, err
@@ -82,7 +82,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			news[i] = domain.NewInvitation{InvitationID: newID(), Email: email, Role: cmd.Role,
 				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC()}
 			expected[slotID] = slotSeq
-			expected[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org.ID, Key: news[i].InvitationID}] = domain.Position{}
+			expected[invitationStream(org.ID, news[i].InvitationID)] = domain.Position{}
 		}
 		invited, err := domain.Invite(org, invitees, news, cmd.Actor, now)
 		if err != nil {
@@ -101,6 +101,20 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 		return decision{payloads: payloads, expected: expected}, nil
 	})
 	return res, err
+}
+
+// createLocks are the streams a create writes that another command may
+// write too: the emails' slots and the idempotency key. Its invitations are
+// new, under ids no one else has.
+func createLocks(cmd CreateInvitations) []domain.StreamID {
+	streams := make([]domain.StreamID, 0, len(cmd.Emails)+1)
+	for _, email := range cmd.Emails {
+		streams = append(streams, slotStream(cmd.OrganizationID, email))
+	}
+	if cmd.IdempotencyKey != "" {
+		streams = append(streams, idempotencyStream(cmd.OrganizationID, cmd.IdempotencyKey))
+	}
+	return streams
 }
 
 // replay answers a repeated request with the invitations it created, as they

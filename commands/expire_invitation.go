@@ -17,12 +17,12 @@ type ExpireInvitation struct {
 type ExpireInvitationHandler struct{ base }
 
 func (h *ExpireInvitationHandler) Handle(ctx context.Context, cmd ExpireInvitation) error {
-	return h.execute(ctx, "expire_invitation", func(now time.Time) (decision, error) {
+	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
+	return h.execute(ctx, "expire_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
 		inv, pos, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err
 		}
-		return decision{payloads: domain.Optional(domain.Expire(inv, now)), expected: map[domain.StreamID]domain.Position{
-			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: cmd.InvitationID}: pos}}, nil
+		return decision{payloads: domain.Optional(domain.Expire(inv, now)), expected: map[domain.StreamID]domain.Position{invitation: pos}}, nil
 	})
 }

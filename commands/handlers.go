@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -17,8 +18,23 @@ import (
 	"github.com/invitesvc/invitesvc/domain"
 )
 
-// maxAttempts bounds the retries of a command that lost a race.
-const maxAttempts = 8
+// A command that loses the race of its append reloads and decides again, at
+// most maxAttempts times. Within a process, commands on the same aggregates
+// queue on streamLocks and do not race each other; the races left are with
+// other replicas, so between tries a command sleeps a random time (full
+// jitter) up to retryBase doubled at each try and at most retryCap, to
+// spread the rivals out: at most 5+10+20+40+80+100+100 ms = 355 ms in all.
+const (
+	maxAttempts = 8
+	retryBase   = 5 * time.Millisecond
+	retryCap    = 100 * time.Millisecond
+)
+
+// maxLockWait bounds how long a command queues behind the commands before
+// it on the same aggregates; then it answers a conflict, which the caller
+// may retry. With the retries and the read-your-writes wait (projections'
+// waitLimit, 20 s) it stays under the HTTP server's write timeout (30 s).
+const maxLockWait = 3 * time.Second
 
 // Handlers groups every command handler over the same dependencies.
 type Handlers struct {
@@ -36,7 +52,7 @@ func New(events EventStore, reads Projection, now func() time.Time, observer Obs
 	if events == nil || reads == nil || now == nil || observer == nil {
 		panic("commands.New: nil dependency")
 	}
-	b := base{events: events, reads: reads, now: now, observer: observer}
+	b := base{events: events, reads: reads, now: now, observer: observer, locks: newStreamLocks()}
 	return &Handlers{
 		RegisterOrganization: &RegisterOrganizationHandler{b},
 		CreateInvitations:    &CreateInvitationsHandler{b},
@@ -53,6 +69,7 @@ type base struct {
 	reads    Projection
 	now      func() time.Time
 	observer Observer
+	locks    *streamLocks
 }
 
 // decision is what one attempt of a command wants written.
@@ -63,11 +80,14 @@ type decision struct {
 
 // execute runs attempt until its decision is appended without a lost race,
 // then waits until the read models show it. attempt may decide nothing.
-func (b base) execute(ctx context.Context, command string, attempt func(now time.Time) (decision, error)) error {
+// locked are the streams the command writes that it knows before it loads
+// anything: commands of this process that share one of them run one at a
+// time.
+func (b base) execute(ctx context.Context, command string, locked []domain.StreamID, attempt func(now time.Time) (decision, error)) error {
 	ctx, span := tracer.Start(ctx, "command "+command)
 	defer span.End()
 	attempts := 0
-	wrote, err := b.run(ctx, &attempts, attempt)
+	wrote, err := b.run(ctx, locked, &attempts, attempt)
 	result := outcome(wrote, err)
 	b.observer.CommandDone(command, result, attempts)
 	span.SetAttributes(attribute.String("command.outcome", result), attribute.Int("command.attempts", attempts))
@@ -96,21 +116,45 @@ func outcome(wrote bool, err error) string {
 	return "error"
 }
 
-func (b base) run(ctx context.Context, attempts *int, attempt func(now time.Time) (decision, error)) (wrote bool, err error) {
+func (b base) run(ctx context.Context, locked []domain.StreamID, attempts *int, attempt func(now time.Time) (decision, error)) (wrote bool, err error) {
 	if err := b.reads.Ready(ctx); err != nil {
 		return false, fmt.Errorf("%w: read store: %w", domain.ErrUnavailable, err)
 	}
-	for range maxAttempts {
+	seq, wrote, err := b.decide(ctx, locked, attempts, attempt)
+	if err != nil {
+		return false, err
+	}
+	// What was read or written must be visible too; the locks are released
+	// by now: the next command loads from the event store, not the read side.
+	b.reads.WaitFor(ctx, seq)
+	return wrote, nil
+}
+
+// decide holds the locks of locked while it runs attempt and appends its
+// decision, retrying a lost race. seq is the last position the decision was
+// based on or wrote.
+func (b base) decide(ctx context.Context, locked []domain.StreamID, attempts *int, attempt func(now time.Time) (decision, error)) (seq uint64, wrote bool, err error) {
+	queued, cancel := context.WithTimeout(ctx, maxLockWait)
+	unlock, err := b.locks.lock(queued, locked)
+	cancel()
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: still queued behind commands on the same aggregates: %w", domain.ErrConflict, err)
+	}
+	defer unlock()
+	for try := range maxAttempts {
+		if try > 0 {
+			if err := sleep(ctx, backoff(try)); err != nil {
+				return 0, false, fmt.Errorf("%w: before try %d: %w", domain.ErrConflict, try+1, err)
+			}
+		}
 		*attempts++
 		now := b.now()
 		d, err := attempt(now)
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
 		if len(d.payloads) == 0 {
-			// Nothing to write, but what was read must be visible too.
-			b.reads.WaitFor(ctx, maxSeq(d.expected))
-			return false, nil
+			return maxSeq(d.expected), false, nil
 		}
 		events := make([]domain.Event, len(d.payloads))
 		for i, p := range d.payloads {
@@ -121,12 +165,28 @@ func (b base) run(ctx context.Context, attempts *int, attempt func(now time.Time
 			continue
 		}
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
-		b.reads.WaitFor(ctx, seq)
-		return true, nil
+		return seq, true, nil
 	}
-	return false, fmt.Errorf("%w: gave up after %d attempts", domain.ErrConflict, maxAttempts)
+	return 0, false, fmt.Errorf("%w: gave up after %d attempts", domain.ErrConflict, maxAttempts)
+}
+
+// backoff is how long to sleep before try (1 for the second): full jitter
+// over retryBase doubled per try, capped at retryCap.
+func backoff(try int) time.Duration {
+	return mathrand.N(min(retryCap, retryBase<<(try-1)))
+}
+
+// sleep waits for d, or until ctx ends, and says whether it did.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return ctx.Err()
 }
 
 // load folds an aggregate's events into its state.
@@ -145,22 +205,44 @@ func load[S any, P interface {
 	return s, last, nil
 }
 
+// The streams of the aggregates, by what names them.
+
+func organizationStream(id string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindOrganization, OrganizationID: id}
+}
+
+func invitationStream(org, id string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org, Key: id}
+}
+
+func membershipStream(org, userID string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindMembership, OrganizationID: org, Key: userID}
+}
+
+func slotStream(org, email string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: domain.SHA256(email)}
+}
+
+func idempotencyStream(org, key string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindIdempotency, OrganizationID: org, Key: domain.SHA256(key)}
+}
+
 func (b base) organization(ctx context.Context, id string) (domain.Organization, domain.Position, error) {
-	return load[domain.Organization](ctx, b.events, domain.StreamID{Kind: domain.KindOrganization, OrganizationID: id})
+	return load[domain.Organization](ctx, b.events, organizationStream(id))
 }
 
 func (b base) invitation(ctx context.Context, org, id string) (domain.Invitation, domain.Position, error) {
-	return load[domain.Invitation](ctx, b.events, domain.StreamID{Kind: domain.KindInvitation, OrganizationID: org, Key: id})
+	return load[domain.Invitation](ctx, b.events, invitationStream(org, id))
 }
 
 func (b base) membership(ctx context.Context, org, userID string) (domain.Membership, domain.Position, error) {
-	return load[domain.Membership](ctx, b.events, domain.StreamID{Kind: domain.KindMembership, OrganizationID: org, Key: userID})
+	return load[domain.Membership](ctx, b.events, membershipStream(org, userID))
 }
 
 // invitee loads what decides whether email may get a pending invitation in
 // org: its slot, the invitation holding it and that one's membership.
 func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, domain.Position, error) {
-	slotID := domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: domain.SHA256(email)}
+	slotID := slotStream(org, email)
 	slot, slotSeq, err := load[domain.EmailSlot](ctx, b.events, slotID)
 	in := domain.Invitee{Email: email}
 	if err != nil || slot.InvitationID == "" {

@@ -1,9 +1,11 @@
 package commands_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
@@ -71,16 +73,44 @@ func TestCommandsRetryALostRace(t *testing.T) {
 // maxAttempts in handlers.go.
 const maxAttempts = 8
 
+// A command that loses every race (to another replica: those of this one
+// queue) backs off between tries, a random time, and gives up within a
+// bound as a conflict.
 func TestCommandsGiveUpAfterLosingEveryRace(t *testing.T) {
 	h := newHarness(t, history(acme(), pending("i1", adaEmail))...)
 	h.store.alwaysLose = true
+	start := time.Now()
 	_, err := cancelInvitation(h, cancelOf("i1"))
+	took := time.Since(start)
 	wantErr(t, err, domain.ErrConflict)
 	if h.store.conflicts != maxAttempts {
 		t.Fatalf("%d appends tried; want %d", h.store.conflicts, maxAttempts)
 	}
 	h.wantAppended()
 	h.wantDone("cancel_invitation", "conflict", maxAttempts)
+	// Full jitter over 5, 10, 20, 40, 80, 100 and 100 ms: 355 ms at most;
+	// under 5 ms in all has a chance of about one in a million.
+	if slept := h.store.lostAt[maxAttempts-1].Sub(h.store.lostAt[0]); slept < 5*time.Millisecond {
+		t.Errorf("%d tries within %s: no backoff between them", maxAttempts, slept)
+	}
+	if took > time.Second {
+		t.Errorf("gave up after %s; the backoff is bounded by 355 ms", took)
+	}
+}
+
+// A caller that goes away while its command backs off stops it there.
+func TestCommandBackoffEndsWithTheContext(t *testing.T) {
+	h := newHarness(t, history(acme(), pending("i1", adaEmail))...)
+	h.store.alwaysLose = true
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	h.store.lost = cancel
+	err := h.handlers.CancelInvitation.Handle(ctx, cancelOf("i1"))
+	wantErr(t, err, domain.ErrConflict)
+	if !errors.Is(err, context.Canceled) || h.store.conflicts > 1 {
+		t.Fatalf("error %v after %d tries; want it stopped by the context", err, h.store.conflicts)
+	}
+	h.wantAppended()
 }
 
 // Every command refuses to write while the read side is down, so that what

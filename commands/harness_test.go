@@ -41,13 +41,26 @@ type recorder struct {
 	// alwaysLose refuses every append as a lost race, writing nothing.
 	alwaysLose bool
 	conflicts  int
+	lostAt     []time.Time // when each lost race was answered
+	lost       func()      // when set, called on each lost race
+	// hold, when set, keeps every Append waiting until it is closed (or
+	// its context ends); each says first on arrived that it is there.
+	hold, arrived chan struct{}
 }
 
 func (r *recorder) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error) {
 	r.mu.Lock()
-	rival, lose := r.rival, r.alwaysLose
+	rival, lose, hold := r.rival, r.alwaysLose, r.hold
 	r.rival = nil
 	r.mu.Unlock()
+	if hold != nil {
+		r.arrived <- struct{}{}
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 	if lose {
 		r.conflict()
 		return 0, domain.ErrConflict
@@ -67,7 +80,12 @@ func (r *recorder) Append(ctx context.Context, events []domain.Event, expected m
 func (r *recorder) conflict() {
 	r.mu.Lock()
 	r.conflicts++
+	r.lostAt = append(r.lostAt, time.Now())
+	lost := r.lost
 	r.mu.Unlock()
+	if lost != nil {
+		lost()
+	}
 }
 
 func (r *recorder) forward(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error) {

@@ -18,7 +18,8 @@ type RegisterOrganizationHandler struct{ base }
 
 // Handle returns the organization as it now stands and whether it was created.
 func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOrganization) (org domain.Organization, created bool, err error) {
-	err = h.execute(ctx, "register_organization", func(now time.Time) (decision, error) {
+	organization := organizationStream(cmd.OrganizationID)
+	err = h.execute(ctx, "register_organization", []domain.StreamID{organization}, func(now time.Time) (decision, error) {
 		current, seq, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {
 			return decision{}, err
@@ -30,7 +31,7 @@ func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOr
 		created = registration.Registered != nil
 		payloads := registration.Payloads()
 		org = evolve(current, now, payloads...)
-		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindOrganization, OrganizationID: cmd.OrganizationID}: seq}}, nil
+		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{organization: seq}}, nil
 	})
 	return org, created, err
 }

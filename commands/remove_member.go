@@ -17,7 +17,8 @@ type RemoveMember struct {
 type RemoveMemberHandler struct{ base }
 
 func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) error {
-	return h.execute(ctx, "remove_member", func(time.Time) (decision, error) {
+	membership := membershipStream(cmd.OrganizationID, cmd.UserID)
+	return h.execute(ctx, "remove_member", []domain.StreamID{membership}, func(time.Time) (decision, error) {
 		m, seq, err := h.membership(ctx, cmd.OrganizationID, cmd.UserID)
 		if err != nil {
 			return decision{}, err
@@ -26,6 +27,6 @@ func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) erro
 		if err != nil {
 			return decision{}, err
 		}
-		return decision{payloads: []domain.Payload{removed}, expected: map[domain.StreamID]domain.Position{{Kind: domain.KindMembership, OrganizationID: cmd.OrganizationID, Key: cmd.UserID}: seq}}, nil
+		return decision{payloads: []domain.Payload{removed}, expected: map[domain.StreamID]domain.Position{membership: seq}}, nil
 	})
 }

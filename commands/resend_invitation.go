@@ -26,7 +26,11 @@ type ResendInvitationResult struct {
 type ResendInvitationHandler struct{ base }
 
 func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitation) (res ResendInvitationResult, err error) {
-	err = h.execute(ctx, "resend_invitation", func(now time.Time) (decision, error) {
+	// The email slot it writes too is named by the invitation's email, known
+	// only once loaded: a resend racing a create of the same address there
+	// is rare, and the retries settle it.
+	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
+	err = h.execute(ctx, "resend_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err
@@ -50,10 +54,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 			return decision{}, err
 		}
 		res.Invitation = CreatedInvitation{Invitation: evolve(inv, now, resent.Invitation), Token: token}
-		return decision{payloads: resent.Payloads(), expected: map[domain.StreamID]domain.Position{
-			{Kind: domain.KindInvitation, OrganizationID: cmd.OrganizationID, Key: inv.ID}: invSeq,
-			slotID: slotSeq,
-		}}, nil
+		return decision{payloads: resent.Payloads(), expected: map[domain.StreamID]domain.Position{invitation: invSeq, slotID: slotSeq}}, nil
 	})
 	return res, err
 }

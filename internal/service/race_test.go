@@ -9,19 +9,28 @@ import (
 	"github.com/invitesvc/invitesvc/internal/service"
 )
 
-// parallel runs fn n times at once and returns the statuses.
-func parallel(n int, fn func(i int) response) []int {
-	statuses := make([]int, n)
+// concurrently runs fn n times at once and returns the answers.
+func concurrently(n int, fn func(i int) response) []response {
+	answers := make([]response, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			statuses[i] = fn(i).status
+			answers[i] = fn(i)
 		})
 	}
 	close(start)
 	wg.Wait()
+	return answers
+}
+
+// parallel runs fn n times at once and returns the statuses.
+func parallel(n int, fn func(i int) response) []int {
+	statuses := []int{}
+	for _, r := range concurrently(n, fn) {
+		statuses = append(statuses, r.status)
+	}
 	return statuses
 }
 

@@ -19,6 +19,9 @@ const (
 	codeRateLimited           = "root.rate_limited"
 	codeInternal              = "root.internal_error"
 	codeUnavailable           = "root.unavailable"
+	// codeConcurrentModification: commands kept changing the aggregate
+	// while this one decided; nothing was changed, and a retry may win.
+	codeConcurrentModification = "root.concurrent_modification"
 )
 
 // apiError is one entry of the error envelope.
@@ -67,6 +70,11 @@ func unavailable() *problem {
 		"A backing store cannot be reached; nothing was changed. Retry later.").with("Retry-After", "1")
 }
 
+func concurrentModification() *problem {
+	return newProblem(http.StatusConflict, codeConcurrentModification,
+		"Other requests were changing the same resource at the same time; nothing was changed. Retry later.").with("Retry-After", "1")
+}
+
 var internal = newProblem(http.StatusInternalServerError, codeInternal, "Internal error.")
 
 var domainStatus = map[domain.Code]int{
@@ -84,8 +92,8 @@ var domainStatus = map[domain.Code]int{
 	domain.CodeIdempotencyKeyReused:      http.StatusUnprocessableEntity,
 }
 
-// toProblem maps any error to its answer. Store failures, and races lost
-// more often than the retries allow, are 503: retrying is the remedy.
+// toProblem maps any error to its answer. Store failures are 503, races
+// lost more often than the retries allow 409: retrying is the remedy.
 func toProblem(err error) (*problem, bool) {
 	var p *problem
 	if errors.As(err, &p) {
@@ -98,7 +106,10 @@ func toProblem(err error) (*problem, bool) {
 		}
 		return out, true
 	}
-	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrConflict) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, domain.ErrConflict) {
+		return concurrentModification(), true
+	}
+	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		return unavailable(), true
 	}
 	return internal, false

@@ -13,13 +13,12 @@ import (
 	"github.com/invitesvc/invitesvc/transport/auth"
 )
 
-// TestStoreFailuresAnswer503 checks that a store failure or a race lost
-// too often, from a command, a query or the event log, is 503 with
-// Retry-After: the remedy is to retry.
+// TestStoreFailuresAnswer503 checks that a store failure, from a command, a
+// query or the event log, is 503 with Retry-After: the remedy is to retry.
+// (A race lost too often is 409: TestLostRacesAnswer409.)
 func TestStoreFailuresAnswer503(t *testing.T) {
 	for name, err := range map[string]error{
 		"unavailable": fmt.Errorf("%w: redis: connection refused", domain.ErrUnavailable),
-		"conflict":    fmt.Errorf("%w: gave up after 8 attempts", domain.ErrConflict),
 		"deadline":    context.DeadlineExceeded,
 	} {
 		for port, fail := range map[string]func(*harness) (method, path, body string){
