@@ -17,8 +17,8 @@ const (
 	CodeInvitationExpired         Code = "organization.invitation_expired"
 	CodeEmailMismatch             Code = "organization.invitation_email_mismatch"
 	CodeAlreadyMember             Code = "organization.user_organization_already_belongs"
+	CodeMemberNotFound            Code = "organization.member_not_found"
 	CodeInvalidParameter          Code = "root.invalid_parameter"
-	CodeNotFound                  Code = "root.not_found"
 	CodeForbidden                 Code = "root.forbidden"
 	CodeIdempotencyKeyReused      Code = "root.idempotency_key_reused"
 )
@@ -59,7 +59,7 @@ var (
 	ErrInvitationExpired         = &Error{Code: CodeInvitationExpired, Message: "The invitation has expired."}
 	ErrEmailMismatch             = &Error{Code: CodeEmailMismatch, Message: "The invitation was sent to another email address."}
 	ErrAlreadyMember             = &Error{Code: CodeAlreadyMember, Message: "The user already belongs to the organization."}
-	ErrMemberNotFound            = &Error{Code: CodeNotFound, Message: "Member not found.", Fields: []string{"user_id"}}
+	ErrMemberNotFound            = &Error{Code: CodeMemberNotFound, Message: "The user is not a member of the organization.", Fields: []string{"user_id"}}
 	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
 	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
 	ErrInvalidOrganizationID     = &Error{Code: CodeInvalidParameter, Fields: []string{"organization_id"},

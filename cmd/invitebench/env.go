@@ -62,7 +62,7 @@ type bench struct {
 	prefix string
 
 	svc     *service.Service
-	srv     *http.Server
+	srv     *service.HTTPServer
 	api     string // the service's base URL, ending in /api/v1
 	client  *http.Client
 	secret  []byte
@@ -205,7 +205,7 @@ func (b *bench) ensureRedis() error {
 }
 
 // startService starts the service in-process on the run's JetStream server,
-// the way cmd/invitesvc does, behind the same kind of http.Server.
+// the way cmd/invitesvc does, behind the same server (service.NewHTTPServer).
 func (b *bench) startService(ctx context.Context) error {
 	cfg := service.Config{
 		NATSURL: b.natsURL, NATSNKeyFile: b.natsCreds.NKeyFile, DataDir: filepath.Join(b.dir, "service"), Replicas: 1,
@@ -231,19 +231,13 @@ func (b *bench) startService(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.srv = newHTTPServer(svc.Handler)
+	b.srv = service.NewHTTPServer(svc.Handler)
 	go func() { _ = b.srv.Serve(l) }()
 	b.api = "http://" + l.Addr().String() + "/api/v1"
 	if b.js == nil {
 		return errors.New("no JetStream connection")
 	}
 	return nil
-}
-
-// newHTTPServer is the http.Server cmd/invitesvc serves with.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 }
 
 func (b *bench) close() {
@@ -432,7 +426,7 @@ func randomHex(n int) string {
 // trivialServer answers every request with fixed bytes: the limit of the
 // HTTP layer (net/http server and client, loopback), with nothing computed.
 type trivialServer struct {
-	srv  *http.Server
+	srv  *service.HTTPServer
 	url  string
 	mu   sync.RWMutex
 	body []byte
@@ -444,7 +438,7 @@ func startTrivialServer() (*trivialServer, error) {
 		return nil, err
 	}
 	t := &trivialServer{url: "http://" + l.Addr().String(), body: []byte(`{"ok":true}` + "\n")}
-	t.srv = newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	t.srv = service.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		t.mu.RLock()
 		body := t.body
 		t.mu.RUnlock()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -211,8 +210,7 @@ func run(args []string, stderr io.Writer) error {
 		announceNATSUsers(stderr, svc.NATSUsers, s.NATSListen)
 	}
 
-	srv := &http.Server{Addr: s.httpAddr, Handler: svc.Handler, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := service.NewHTTPServer(svc.Handler)
 	listener, err := net.Listen("tcp", s.httpAddr)
 	if err != nil {
 		return err

@@ -99,7 +99,7 @@ func TestPermissions(t *testing.T) {
 		} {
 			expect(t, r, http.StatusNotFound, "organization.invitation_not_found")
 		}
-		expect(t, s.do("DELETE", api+"/evil/members/user-ada", evil, nil), http.StatusNotFound, "root.not_found")
+		expect(t, s.do("DELETE", api+"/evil/members/user-ada", evil, nil), http.StatusNotFound, "organization.member_not_found")
 		if got := s.eventTypes(id); len(got) != 1 {
 			t.Errorf("invitation events %v after cross-organization calls", got)
 		}

@@ -113,7 +113,7 @@ func TestMainFlow(t *testing.T) {
 
 		// A removed member may be invited again.
 		expect(t, s.do("DELETE", api+"/acme/members/user-42", s.admin, nil), http.StatusNoContent)
-		expect(t, s.do("DELETE", api+"/acme/members/user-42", s.admin, nil), http.StatusNotFound, "root.not_found")
+		expect(t, s.do("DELETE", api+"/acme/members/user-42", s.admin, nil), http.StatusNotFound, "organization.member_not_found")
 		if ms := s.do("GET", api+"/acme/members", s.admin, nil).list("members"); len(ms) != 0 {
 			t.Fatalf("members after removal %v", ms)
 		}

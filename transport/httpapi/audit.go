@@ -22,7 +22,10 @@ func (s *server) organizationEvents(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return err
+	}
 	eventType := q.Get("type")
 	if q.Has("type") && !auditTypes[eventType] {
 		return invalid("type must be an event type of the audit feed, such as invitation.accepted.", "type")

@@ -1,19 +1,22 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 const maxBodyBytes = 1 << 20
 
 // decodeBody reads a JSON object strictly into dst: the media type must be
-// JSON, the body at most 1 MiB, every field known (no mass assignment) and
+// JSON, the body at most 1 MiB of valid UTF-8, each member name exactly one
+// of dst's fields (no case folding, no mass assignment) and given once, and
 // nothing may follow the object. An empty body is allowed when optional.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
@@ -25,7 +28,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	if err != nil {
 		return malformed("The request body could not be read.")
 	}
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		if optional {
 			return nil
 		}
@@ -34,36 +37,43 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return newProblem(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "The request body must be application/json.")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	// json/v2 refuses duplicate names and invalid UTF-8 (raw or as escaped
+	// lone surrogates), and matches names case-sensitively, by default.
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	if err := json.UnmarshalDecode(dec, dst, json.RejectUnknownMembers(true)); err != nil {
 		return decodeProblem(err)
 	}
-	if dec.More() {
-		return malformed("The request body has data after the JSON object.")
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return malformed("The request body has data after the JSON object.")
 	}
 	return nil
 }
 
 func decodeProblem(err error) *problem {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	var semantic *json.SemanticError
+	var syntactic *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syntactic):
+		field := topMember(syntactic.JSONPointer)
+		return newProblem(http.StatusBadRequest, codeMalformedRequest, fmt.Sprintf("Field %s is given more than once.", field), field)
+	case errors.Is(err, json.ErrUnknownName) && errors.As(err, &semantic):
+		name := topMember(semantic.JSONPointer)
+		return invalid(fmt.Sprintf("Unknown field %s.", name), name)
+	case errors.As(err, &semantic):
+		field := topMember(semantic.JSONPointer)
 		if field == "" {
 			return malformed("The request body must be a JSON object.")
 		}
 		return newProblem(http.StatusBadRequest, codeMalformedRequest, fmt.Sprintf("Field %s has the wrong JSON type.", field), field)
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return malformed("The request body is not valid JSON.")
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		return invalid(fmt.Sprintf("Unknown field %s.", name), name)
+	return malformed("The request body is not valid JSON in UTF-8.")
+}
+
+// topMember is the member of the body's object that a JSON pointer is in
+// ("emails" for /emails/0), or "" for the body itself.
+func topMember(p jsontext.Pointer) string {
+	for name := range p.Tokens() {
+		return name
 	}
-	return malformed("The request body is not valid JSON.")
+	return ""
 }

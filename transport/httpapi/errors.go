@@ -11,6 +11,7 @@ import (
 
 // Codes of the errors the HTTP layer itself raises.
 const (
+	codeRouteNotFound         = "root.not_found"
 	codeMalformedRequest      = "root.malformed_request"
 	codeInvalidAuthentication = "root.invalid_authentication"
 	codeMethodNotAllowed      = "root.method_not_allowed"
@@ -86,8 +87,8 @@ var domainStatus = map[domain.Code]int{
 	domain.CodeInvitationExpired:         http.StatusGone,
 	domain.CodeEmailMismatch:             http.StatusForbidden,
 	domain.CodeAlreadyMember:             http.StatusBadRequest,
+	domain.CodeMemberNotFound:            http.StatusNotFound,
 	domain.CodeInvalidParameter:          http.StatusBadRequest,
-	domain.CodeNotFound:                  http.StatusNotFound,
 	domain.CodeForbidden:                 http.StatusForbidden,
 	domain.CodeIdempotencyKeyReused:      http.StatusUnprocessableEntity,
 }

@@ -149,7 +149,10 @@ func (s *server) listInvitations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		return err
+	}
 	status := projections.StatusFilter(domain.StatusPending)
 	if q.Has("status") {
 		if status = projections.StatusFilter(q.Get("status")); !projections.ValidStatusFilter(status) {

@@ -14,7 +14,11 @@ func (s *server) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	req, err := pageRequest(r.URL.Query())
+	q, err := queryParams(r)
+	if err != nil {
+		return err
+	}
+	req, err := pageRequest(q)
 	if err != nil {
 		return err
 	}

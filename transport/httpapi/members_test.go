@@ -49,12 +49,12 @@ func TestRemoveMember(t *testing.T) {
 	}
 	// No user id is longer than a token's subject may be.
 	h := newHarness(t)
-	wantProblem(t, h.serve(http.MethodDelete, orgPath+"/members/"+strings.Repeat("u", domain.MaxUserIDBytes+1), token, ""), http.StatusNotFound, "root.not_found", "user_id")
+	wantProblem(t, h.serve(http.MethodDelete, orgPath+"/members/"+strings.Repeat("u", domain.MaxUserIDBytes+1), token, ""), http.StatusNotFound, "organization.member_not_found", "user_id")
 	if h.commands.calls != 0 {
 		t.Errorf("a too long user id ran %+v", h.commands.got)
 	}
 	h.commands.err = domain.ErrMemberNotFound
-	wantProblem(t, h.serve(http.MethodDelete, orgPath+"/members/user-3", token, ""), http.StatusNotFound, "root.not_found", "user_id")
+	wantProblem(t, h.serve(http.MethodDelete, orgPath+"/members/user-3", token, ""), http.StatusNotFound, "organization.member_not_found", "user_id")
 }
 
 func TestOrganizationEvents(t *testing.T) {

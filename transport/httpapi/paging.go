@@ -3,10 +3,33 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/invitesvc/invitesvc/projections"
 )
+
+// queryParams reads the query string strictly: a parameter given more than
+// once is refused (which one would count is a guess), and so is a query
+// that is not valid percent-encoding, rather than dropping the bad pairs.
+func queryParams(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, malformed("The query string is not valid: name=value pairs, percent-encoded, separated by &.")
+	}
+	var repeated []string
+	for name, values := range q {
+		if len(values) > 1 {
+			repeated = append(repeated, name)
+		}
+	}
+	if len(repeated) > 0 {
+		slices.Sort(repeated)
+		return nil, invalid(strings.Join(repeated, ", ")+": give each query parameter at most once.", repeated...)
+	}
+	return q, nil
+}
 
 // pageRequest reads limit, starting_after and ending_before.
 func pageRequest(q url.Values) (projections.PageRequest, error) {

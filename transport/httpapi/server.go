@@ -6,14 +6,13 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/invitesvc/invitesvc/domain"
 )
 
 // Deps are what the HTTP layer serves from.
@@ -42,10 +41,11 @@ func New(d Deps) http.Handler {
 		panic("httpapi.New: nil dependency")
 	}
 	s := &server{d}
-	r := mux.NewRouter().UseEncodedPath()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, string(domain.CodeNotFound), "No such route."))
-	})
+	// SkipClean: mux would answer a path with "." or ".." segments, or an
+	// empty one, with a 301 to the cleaned path, outside the envelope;
+	// cleanPaths answers them instead.
+	r := mux.NewRouter().UseEncodedPath().SkipClean(true)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeProblem(w, noSuchRoute) })
 	r.Use(noteRoute)
 	m := newMetrics(d.Metrics)
 	api := r.PathPrefix("/api/v1").Subrouter()
@@ -70,7 +70,25 @@ func New(d Deps) http.Handler {
 		r.Handle(path, h)
 		m.serves(path, http.MethodGet)
 	}
-	return s.withRequestID(s.instrument(m)(s.recoverPanics(r)))
+	return s.withRequestID(s.instrument(m)(s.recoverPanics(cleanPaths(r))))
+}
+
+var noSuchRoute = newProblem(http.StatusNotFound, codeRouteNotFound, "No such route.")
+
+// cleanPaths answers a path that is not in clean form (an empty, "." or ".."
+// segment) as no such route: no route of the API has such a path, and one
+// must not reach a route by way of another (".." would otherwise match
+// {organization_id}).
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		clean := p == "/" || (len(p) > 1 && p[0] == '/' && path.Clean(p) == strings.TrimSuffix(p, "/"))
+		if !clean {
+			writeProblem(w, noSuchRoute)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // handlerFunc answers a request or returns the error to answer with.
