@@ -2,10 +2,14 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // The commands and their outcomes (commands.Observer's vocabulary), whose
@@ -85,3 +89,13 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 	)
 	return reg, cm
 }
+
+// metricsHandler serves /metrics. A collector that fails is logged and left
+// out: the scrape still answers 200 with the rest, never a plain-text 500.
+func metricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: metricsErrorLog{logger}})
+}
+
+type metricsErrorLog struct{ logger *slog.Logger }
+
+func (l metricsErrorLog) Println(v ...any) { l.logger.Warn("metrics: " + fmt.Sprint(v...)) }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/invitesvc/invitesvc/commands"
@@ -205,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Extra: map[string]http.Handler{
 			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") }),
 			"/readyz":  http.HandlerFunc(s.readyz),
-			"/metrics": promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+			"/metrics": metricsHandler(registry, cfg.Logger),
 		},
 	})
 	return s, nil
