@@ -171,7 +171,9 @@ func TestAppendsOnOneAggregateNeverShareABatch(t *testing.T) {
 	}
 	sizes.take()
 	xID := domain.StreamOf(x.Data)
-	at := func(seq uint64) map[domain.StreamID]domain.Position { return map[domain.StreamID]domain.Position{xID: {Seq: seq}} }
+	at := func(seq uint64) map[domain.StreamID]domain.Position {
+		return map[domain.StreamID]domain.Position{xID: {Seq: seq}}
+	}
 	seqs, errs := appendQueued(t, s, []call{
 		{[]domain.Event{cancelled("x", "first")}, at(1)},
 		{[]domain.Event{cancelled("x", "same-expectation")}, at(1)},
