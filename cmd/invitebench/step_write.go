@@ -325,7 +325,7 @@ func (b *bench) writeLoad(ctx context.Context, command string, load func() resul
 	if err0 != nil || err1 != nil || after.done <= before.done {
 		return r, "", batchHistogram{}
 	}
-	retries = fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races or \"too many atomic batches in flight\", 50 a stream)", after.done-before.done, after.retries-before.retries)
+	retries = fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races)", after.done-before.done, after.retries-before.retries)
 	return r, retries, after.batches.since(before.batches)
 }
 
@@ -335,7 +335,7 @@ func (b *bench) addBatches(step, name string, h batchHistogram) {
 	if h.count <= 0 {
 		return
 	}
-	b.add(step, name+": commands a batch", valueMeasure("mean commands per atomic batch", h.sum/h.count, "commands"), nil, h.String())
+	b.add(step, name+": commands a batch", valueMeasure("mean", h.sum/h.count, "commands/batch"), nil, h.String())
 }
 
 // joinNotes joins the notes that are not empty.
