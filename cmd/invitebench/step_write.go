@@ -316,8 +316,8 @@ func (h batchHistogram) String() string {
 }
 
 // writeLoad runs load and reads what the service's metrics say of it: how
-// many attempts its commands repeated (lost races, or atomic batches
-// refused as too many in flight), and how many commands shared each batch.
+// many attempts its commands repeated (lost races), and how many commands
+// shared each batch.
 func (b *bench) writeLoad(ctx context.Context, command string, load func() result) (r result, retries string, batches batchHistogram) {
 	before, err0 := b.serviceCounters(ctx, command)
 	r = load()
