@@ -132,11 +132,16 @@ func (g *groupCommit) append(p *pendingAppend) appendResult {
 		return r
 	case <-p.ctx.Done():
 		// Withdrawn from the queue, it is not written; once in flight, its
-		// outcome is unknown: unavailable either way.
+		// outcome is unknown: unavailable either way, unless answered.
 		g.mu.Lock()
 		g.withdraw(p)
 		g.mu.Unlock()
-		return appendResult{err: unavailable(p.ctx.Err())}
+		select {
+		case r := <-p.done:
+			return r
+		default:
+			return appendResult{err: unavailable(p.ctx.Err())}
+		}
 	}
 }
 

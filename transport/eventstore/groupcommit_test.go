@@ -510,10 +510,22 @@ func sum(xs []int) int {
 
 // BenchmarkAppend measures appends of a create (two events, aggregates of
 // their own) from 64 writers, with no loads: what group commit takes, by
-// batches in flight, beside one batch an append (as before group commit).
+// batches in flight, beside one batch an append (as before group commit)
+// and beside raw synchronous publishes of one event-sized message.
 //
-//	go test -run '^$' -bench Append -benchtime 2000x ./transport/eventstore/
+//	go test -run '^$' -bench Append -benchtime 3000x ./transport/eventstore/
 func BenchmarkAppend(b *testing.B) {
+	b.Run("raw-publish", func(b *testing.B) {
+		_, nc := testkit.JetStreamWith(b, func(c *eventstore.EmbeddedConfig) { c.SyncAlways = true })
+		body, err := domain.MarshalCloudEvent(created("raw"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		concurrently(b, func(i int64) error {
+			_, err := nc.Request(fmt.Sprint("invitations.acme.raw", i, ".created"), body, 2*time.Second)
+			return err
+		})
+	})
 	for _, tc := range []struct {
 		name   string
 		limits eventstore.BatchLimits
@@ -530,24 +542,32 @@ func BenchmarkAppend(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			for range 64 {
-				wg.Go(func() {
-					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-						events := invite(fmt.Sprint(tc.name, i))
-						if _, err := s.Append(context.Background(), events, fresh(events)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			concurrently(b, func(i int64) error {
+				events := invite(fmt.Sprint(tc.name, i))
+				_, err := s.Append(context.Background(), events, fresh(events))
+				return err
+			})
 			got := sizes.take()
 			b.ReportMetric(float64(sum(got))/float64(len(got)), "appends/batch")
 		})
 	}
+}
+
+// concurrently runs op b.N times from 64 goroutines and reports the rate.
+func concurrently(b *testing.B, op func(i int64) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				if err := op(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
