@@ -159,6 +159,36 @@ func TestSharedBatchLoserFailsAlone(t *testing.T) {
 	}
 }
 
+// A single event appended again (a repeat of one stored) in a shared batch
+// makes the server refuse the batch for its message id; split, the repeat
+// alone is answered the sequence it was stored at, as without a batch, and
+// the others are stored once each.
+func TestRepeatedEventInASharedBatch(t *testing.T) {
+	s, _, _ := newStoreConn(t)
+	e := created("repeat")
+	expected := fresh([]domain.Event{e})
+	if _, err := s.Append(t.Context(), []domain.Event{e}, expected); err != nil {
+		t.Fatal(err)
+	}
+	var calls []call
+	for i := range 6 {
+		events := invite(fmt.Sprint("around", i))
+		calls = append(calls, call{events, fresh(events)})
+	}
+	calls = slices.Insert(calls, 3, call{[]domain.Event{e}, map[domain.StreamID]domain.Position{domain.StreamOf(e.Data): {Seq: 1}}})
+	seqs, errs := appendQueued(t, s, calls)
+	if errs[3] != nil || seqs[3] != 1 {
+		t.Fatalf("the repeat: %d, %v; want 1, nil", seqs[3], errs[3])
+	}
+	for i, c := range calls {
+		if errs[i] != nil {
+			t.Fatalf("append %d: %v", i, errs[i])
+		}
+		wantStoredAt(t, s, c.events, seqs[i])
+	}
+	wantLast(t, s, 1+6*2)
+}
+
 // An append queued behind one on the same aggregate never shares its
 // batch; once that one is stored, it fails if it expected the aggregate
 // where it was before, and is sent if it expected it where it now is.
