@@ -248,10 +248,10 @@ func (g *groupCommit) commit(batch []*pendingAppend) {
 	}
 	pause, deadline := time.Millisecond, time.Now().Add(retryFor)
 	for {
-		seq, refused, err := g.publish(msgs)
+		ack, refused, err := g.publish(msgs)
 		switch {
 		case err == nil:
-			g.committed(batch, seq-uint64(len(msgs)))
+			g.committed(batch, ack)
 			return
 		case refused != nil && refused.retryable() && time.Now().Add(pause).Before(deadline):
 			time.Sleep(pause)
@@ -274,14 +274,19 @@ func (g *groupCommit) commit(batch []*pendingAppend) {
 	}
 }
 
-// committed answers the appends of a batch stored after sequence base, each
-// with the sequence of its own last message, and notes where it left the
-// aggregates it wrote.
-func (g *groupCommit) committed(batch []*pendingAppend, base uint64) {
+// committed answers the appends of a batch the server acknowledged, each
+// with the sequence of its own last message (the batch's messages are
+// stored one after the other, the last at ack.Seq), and notes where it left
+// the aggregates it wrote. A duplicate (a single event stored before, maybe
+// on another aggregate) moved nothing.
+func (g *groupCommit) committed(batch []*pendingAppend, ack pubAck) {
 	if g.observer != nil {
 		g.observer.BatchCommitted(len(batch))
 	}
-	seq := base
+	seq := ack.Seq
+	for _, p := range batch {
+		seq -= uint64(len(p.msgs))
+	}
 	g.mu.Lock()
 	if len(g.written) > maxWritten {
 		clear(g.written)
@@ -289,7 +294,9 @@ func (g *groupCommit) committed(batch []*pendingAppend, base uint64) {
 	for _, p := range batch {
 		for _, f := range p.msgFilters {
 			seq++
-			g.written[f] = seq
+			if !ack.Duplicate {
+				g.written[f] = seq
+			}
 		}
 		p.done <- appendResult{seq: seq, appends: len(batch)}
 	}
@@ -322,12 +329,13 @@ func (g *groupCommit) replies() (*replyMux, error) {
 
 // publish sends msgs, one alone as a plain publish, several as one atomic
 // batch, every message with a reply subject so that a refusal of any of
-// them is heard. It returns the sequence of the last message stored, or
+// them is heard. It returns the acknowledgement of the last message, or
 // the refusal (nothing written), or another error (unknown outcome).
-func (g *groupCommit) publish(msgs []*nats.Msg) (uint64, *refusal, error) {
+func (g *groupCommit) publish(msgs []*nats.Msg) (pubAck, *refusal, error) {
+	var ack pubAck
 	mux, err := g.replies()
 	if err != nil {
-		return 0, nil, unavailable(err)
+		return ack, nil, unavailable(err)
 	}
 	inbox, replies, done := mux.openSized(len(msgs))
 	defer done()
@@ -348,7 +356,7 @@ func (g *groupCommit) publish(msgs []*nats.Msg) (uint64, *refusal, error) {
 	for _, m := range msgs {
 		m.Reply = inbox
 		if err := g.nc.PublishMsg(m); err != nil {
-			return 0, nil, unavailable(err)
+			return ack, nil, unavailable(err)
 		}
 	}
 	// Each message is answered once: an empty reply when staged, then the
@@ -357,7 +365,6 @@ func (g *groupCommit) publish(msgs []*nats.Msg) (uint64, *refusal, error) {
 	// was not written.
 	timeout := time.NewTimer(requestTimeout)
 	defer timeout.Stop()
-	var ack pubAck
 	var refused *refusal
 	for range msgs {
 		select {
@@ -368,7 +375,7 @@ func (g *groupCommit) publish(msgs []*nats.Msg) (uint64, *refusal, error) {
 			a, r, err := parseReply(msg.Data)
 			switch {
 			case err != nil:
-				return 0, nil, err
+				return ack, nil, err
 			case r != nil && (refused == nil || refused.Code == errAtomicIncomplete):
 				refused = r
 			case r == nil:
@@ -376,20 +383,20 @@ func (g *groupCommit) publish(msgs []*nats.Msg) (uint64, *refusal, error) {
 			}
 		case <-timeout.C:
 			if refused != nil {
-				return 0, refused, refused.err()
+				return ack, refused, refused.err()
 			}
-			return 0, nil, unavailable(errors.New("publish: no acknowledgement within " + requestTimeout.String()))
+			return ack, nil, unavailable(errors.New("publish: no acknowledgement within " + requestTimeout.String()))
 		}
 	}
 	switch {
 	case refused != nil:
-		return 0, refused, refused.err()
-	case ack.Seq == 0:
-		return 0, nil, unavailable(errors.New("publish ack without sequence"))
+		return ack, refused, refused.err()
+	case ack.Seq < uint64(len(msgs)):
+		return ack, nil, unavailable(fmt.Errorf("publish ack at sequence %d for %d messages", ack.Seq, len(msgs)))
 	case len(msgs) > 1 && ack.Count != len(msgs):
-		return 0, nil, unavailable(fmt.Errorf("publish ack counts %d messages in a batch of %d", ack.Count, len(msgs)))
+		return ack, nil, unavailable(fmt.Errorf("publish ack counts %d messages in a batch of %d", ack.Count, len(msgs)))
 	}
-	return ack.Seq, nil, nil
+	return ack, nil, nil
 }
 
 var batchHeaders = []string{"Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"}
@@ -427,9 +434,10 @@ func (r *refusal) batchLimit() (int, bool) {
 }
 
 type pubAck struct {
-	Seq   uint64 `json:"seq"`
-	Count int    `json:"count"`
-	Error *struct {
+	Seq       uint64 `json:"seq"`
+	Count     int    `json:"count"`
+	Duplicate bool   `json:"duplicate"`
+	Error     *struct {
 		ErrCode     int    `json:"err_code"`
 		Description string `json:"description"`
 	} `json:"error"`

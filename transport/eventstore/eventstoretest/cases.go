@@ -162,6 +162,12 @@ func testDedupe(t *testing.T, s Store) {
 			wantLastSequence(t, s, 3)
 		})
 	}
+
+	// The repeat on another aggregate moved nothing: it is still empty to
+	// append to.
+	first := reserved("acme", "i1@example.com", "i1", 2)
+	mustAppend(t, s, []domain.Event{first}, positions{}.at(first, nowhere))
+	wantAggregate(t, s, aggregate(first), first)
 }
 
 // testConcurrentOneWins races many accepts of one invitation, each with
