@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -120,7 +122,7 @@ func (b *bench) stepCreate(ctx context.Context) error {
 			}
 		}
 		counters := make([]int, c)
-		svc, retries := b.retriesNote(ctx, "create_invitations", func() result {
+		svc, retries, batches := b.writeLoad(ctx, "create_invitations", func() result {
 			return b.profiled(profileName("create", c), func() result {
 				return closedLoop(ctx, c, b.cfg.duration, func(ctx context.Context, w int) error {
 					counters[w]++
@@ -141,6 +143,7 @@ func (b *bench) stepCreate(ctx context.Context) error {
 		}
 		b.add("create", name, value, &rawM, joinNotes(retries, errNote(svc, raw)), checks...)
 		b.add("create", name+" (vs the batch it appends)", value, &batchM, errNote(batch))
+		b.addBatches("create", name, batches)
 	}
 	return nil
 }
@@ -190,7 +193,7 @@ func (b *bench) stepAccept(ctx context.Context) error {
 			}
 		}
 		var next atomic.Int64
-		svc, retries := b.retriesNote(ctx, "accept_invitation", func() result {
+		svc, retries, batches := b.writeLoad(ctx, "accept_invitation", func() result {
 			return b.profiled(profileName("accept", c), func() result {
 				return closedLoop(ctx, c, b.cfg.duration, func(ctx context.Context, _ int) error {
 					i := int(next.Add(1)) - 1
@@ -209,23 +212,49 @@ func (b *bench) stepAccept(ctx context.Context) error {
 		}
 		value, rawM := rateMeasure("POST accept by token", svc), rateMeasure("raw js.Publish", raw)
 		b.add("accept", fmt.Sprintf("accept, %d clients", c), value, &rawM, note)
+		b.addBatches("accept", fmt.Sprintf("accept, %d clients", c), batches)
 	}
 	return nil
 }
 
-// commandCounters reads the service's /metrics: commands of one kind ended
-// (all outcomes) and the attempts they repeated.
-func (b *bench) commandCounters(ctx context.Context, command string) (done, retries float64, err error) {
+// serviceCounters are what a write step reads from the service's /metrics:
+// commands of one kind ended (all outcomes), the attempts they repeated,
+// and the event store's batches by the appends they held.
+type serviceCounters struct {
+	done, retries float64
+	batches       batchHistogram
+}
+
+// batchHistogram is invitesvc_eventstore_batch_appends: batches committed,
+// cumulative by upper bound of appends (commands) a batch.
+type batchHistogram struct {
+	le         []float64 // bounds, ascending; +Inf last
+	cumulative []float64
+	sum, count float64
+}
+
+func (b *bench) serviceCounters(ctx context.Context, command string) (serviceCounters, error) {
+	var c serviceCounters
 	data, err := b.call(ctx, http.MethodGet, strings.TrimSuffix(b.api, "/api/v1")+"/metrics", "", nil, http.StatusOK, true)
 	if err != nil {
-		return 0, 0, err
+		return c, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		name, rest, ok := strings.Cut(line, "{")
-		if !ok || !strings.Contains(rest, `command="`+command+`"`) {
+		if !ok {
+			// Unlabelled: the histogram's sum and count.
+			name, value, _ := strings.Cut(line, " ")
+			v, err := strconv.ParseFloat(value, 64)
+			switch {
+			case err != nil:
+			case name == "invitesvc_eventstore_batch_appends_sum":
+				c.batches.sum = v
+			case name == "invitesvc_eventstore_batch_appends_count":
+				c.batches.count = v
+			}
 			continue
 		}
-		_, value, ok := strings.Cut(rest, "} ")
+		labels, value, ok := strings.Cut(rest, "} ")
 		if !ok {
 			continue
 		}
@@ -233,26 +262,80 @@ func (b *bench) commandCounters(ctx context.Context, command string) (done, retr
 		if err != nil {
 			continue
 		}
+		if name == "invitesvc_eventstore_batch_appends_bucket" {
+			le, err := strconv.ParseFloat(strings.Trim(strings.TrimPrefix(labels, "le="), `"`), 64)
+			if err == nil {
+				c.batches.le, c.batches.cumulative = append(c.batches.le, le), append(c.batches.cumulative, v)
+			}
+			continue
+		}
+		if !strings.Contains(labels, `command="`+command+`"`) {
+			continue
+		}
 		switch name {
 		case "invitesvc_commands_total":
-			done += v
+			c.done += v
 		case "invitesvc_command_retries_total":
-			retries += v
+			c.retries += v
 		}
 	}
-	return done, retries, nil
+	return c, nil
 }
 
-// retriesNote runs load and says how many attempts its commands repeated
-// (lost races, or atomic batches refused as too many in flight).
-func (b *bench) retriesNote(ctx context.Context, command string, load func() result) (result, string) {
-	done0, retries0, err0 := b.commandCounters(ctx, command)
-	r := load()
-	done1, retries1, err1 := b.commandCounters(ctx, command)
-	if err0 != nil || err1 != nil || done1 <= done0 {
-		return r, ""
+// since is the histogram of the batches committed after before was read.
+func (h batchHistogram) since(before batchHistogram) batchHistogram {
+	out := batchHistogram{le: h.le, cumulative: slices.Clone(h.cumulative), sum: h.sum - before.sum, count: h.count - before.count}
+	if len(before.cumulative) == len(h.cumulative) {
+		for i := range out.cumulative {
+			out.cumulative[i] -= before.cumulative[i]
+		}
 	}
-	return r, fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races or \"too many atomic batches in flight\", 50 a stream)", done1-done0, retries1-retries0)
+	return out
+}
+
+// String lists the share of batches in each bucket: "1: 2%, 2: 1%, 3-4: 5%, ...".
+func (h batchHistogram) String() string {
+	var parts []string
+	prev, lower := 0.0, 1.0
+	for i, le := range h.le {
+		n := h.cumulative[i] - prev
+		prev = h.cumulative[i]
+		bucket := fmt.Sprintf("%g-%g", lower, le)
+		switch {
+		case math.IsInf(le, 1):
+			bucket = fmt.Sprintf(">%g", lower-1)
+		case lower == le:
+			bucket = fmt.Sprint(le)
+		}
+		lower = le + 1
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %.0f%%", bucket, 100*n/h.count))
+		}
+	}
+	return fmt.Sprintf("%.0f batches, commands a batch %s", h.count, strings.Join(parts, ", "))
+}
+
+// writeLoad runs load and reads what the service's metrics say of it: how
+// many attempts its commands repeated (lost races), and how many commands
+// shared each batch.
+func (b *bench) writeLoad(ctx context.Context, command string, load func() result) (r result, retries string, batches batchHistogram) {
+	before, err0 := b.serviceCounters(ctx, command)
+	r = load()
+	after, err1 := b.serviceCounters(ctx, command)
+	if err0 != nil || err1 != nil || after.done <= before.done {
+		return r, "", batchHistogram{}
+	}
+	retries = fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races)", after.done-before.done, after.retries-before.retries)
+	return r, retries, after.batches.since(before.batches)
+}
+
+// addBatches records the batches a write load had the event store commit,
+// when the service reports them.
+func (b *bench) addBatches(step, name string, h batchHistogram) {
+	if h.count <= 0 {
+		return
+	}
+	b.add(step, name+": commands a batch", valueMeasure("mean", h.sum/h.count, "commands/batch"), nil, h.String())
 }
 
 // joinNotes joins the notes that are not empty.

@@ -206,6 +206,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		`invitesvc_projection_checkpoint{projection="read-models"} 1`,
 		`invitesvc_projection_lag_events{projection="read-models"} 0`,
 		`invitesvc_commands_total{command="register_organization",outcome="written"} 1`,
+		`invitesvc_eventstore_batch_appends_bucket{le="1"} 1`,
 		"invitesvc_projection_redeliveries_total",
 		"go_goroutines",
 	} {

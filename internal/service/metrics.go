@@ -35,8 +35,21 @@ func (m commandMetrics) CommandDone(command, outcome string, attempts int) {
 	}
 }
 
+// batchMetrics is the histogram of appends (commands) per atomic batch the
+// event store commits: how much group commit gathers.
+type batchMetrics struct{ appends prometheus.Histogram }
+
+func newBatchMetrics() batchMetrics {
+	return batchMetrics{appends: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "invitesvc_eventstore_batch_appends",
+		Help:    "Appends (commands) per atomic batch committed to JetStream: group commit sends those that arrive while a batch is in flight together.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000}})}
+}
+
+func (m batchMetrics) BatchCommitted(appends int) { m.appends.Observe(float64(appends)) }
+
 // registerMetrics makes the registry /metrics serves: the Go runtime, the
-// process, commands, and the projection's position, lag and redeliveries.
+// process, commands, the event store's batches, and the projection's
+// position, lag and redeliveries.
 func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 	reg := prometheus.NewRegistry()
 	cm := commandMetrics{
@@ -62,7 +75,7 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 	}
 	projection := prometheus.Labels{"projection": "read-models"}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		cm.done, cm.retries,
+		cm.done, cm.retries, s.batches.appends,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_checkpoint", ConstLabels: projection,
 			Help: "Stream sequence of the last event in the read store (-1 when it cannot be read)."}, checkpoint),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_lag_events", ConstLabels: projection,

@@ -124,6 +124,7 @@ type Service struct {
 	nc          *nats.Conn
 	rdb         *redis.Client
 	events      *eventstore.Store
+	batches     batchMetrics
 	store       projections.Store
 	projections *Projections
 	ctx         context.Context // ends when the service closes
@@ -141,7 +142,7 @@ type Service struct {
 // service ready to serve.
 func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cfg = cfg.withDefaults()
-	s := &Service{cfg: cfg}
+	s := &Service{cfg: cfg, batches: newBatchMetrics()}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -222,7 +223,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.events, err = eventstore.New(s.nc, s.keys); err != nil {
+	if s.events, err = eventstore.New(s.nc, s.keys, eventstore.WithBatchObserver(s.batches)); err != nil {
 		return err
 	}
 	return eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas)

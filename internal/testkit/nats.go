@@ -36,6 +36,13 @@ type NATS struct {
 // stops when t ends.
 func StartNATS(t testing.TB, listen bool) *NATS {
 	t.Helper()
+	return StartNATSWith(t, listen, func(*eventstore.EmbeddedConfig) {})
+}
+
+// StartNATSWith is StartNATS with the server's configuration changed by
+// configure first (fsync on every write, JetStream limits).
+func StartNATSWith(t testing.TB, listen bool, configure func(*eventstore.EmbeddedConfig)) *NATS {
+	t.Helper()
 	NeedsServers(t)
 	n := &NATS{Keys: t.TempDir()}
 	keys, err := eventstore.RoleKeys(n.Keys, append([]eventstore.Role{Admin}, eventstore.Roles...))
@@ -44,6 +51,7 @@ func StartNATS(t testing.TB, listen bool) *NATS {
 	}
 	users := append(eventstore.RoleUsers(keys, SubscriberConsumers), &server.NkeyUser{Nkey: keys[Admin]})
 	cfg := eventstore.EmbeddedConfig{DataDir: t.TempDir(), Users: users}
+	configure(&cfg)
 	if listen {
 		port, err := redisserver.FreePort()
 		if err != nil {
@@ -90,7 +98,13 @@ func (n *NATS) Connect(t testing.TB, role eventstore.Role, extra ...nats.Option)
 // service.
 func JetStream(t testing.TB) (*server.Server, *nats.Conn) {
 	t.Helper()
-	n := StartNATS(t, false)
+	return JetStreamWith(t, func(*eventstore.EmbeddedConfig) {})
+}
+
+// JetStreamWith is JetStream on a server configured as StartNATSWith's.
+func JetStreamWith(t testing.TB, configure func(*eventstore.EmbeddedConfig)) (*server.Server, *nats.Conn) {
+	t.Helper()
+	n := StartNATSWith(t, false, configure)
 	nc := n.Connect(t, eventstore.RoleService)
 	store, err := eventstore.New(nc, Keys(t))
 	if err != nil {

@@ -23,6 +23,9 @@ type EmbeddedConfig struct {
 	// MaxStore bounds the bytes JetStream keeps on disk; 0 leaves it to
 	// nats-server (most of the free disk space).
 	MaxStore int64
+	// Limits are JetStream's server limits (batch sizes, batches in flight);
+	// zero fields keep nats-server's defaults.
+	Limits server.JSLimitOpts
 	// Users are the only clients it accepts, in-process or over TCP, each
 	// identified by its nkey (see RoleUsers); there is no anonymous user.
 	Users []*server.NkeyUser
@@ -40,6 +43,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 		StoreDir:          cfg.DataDir,
 		SyncAlways:        cfg.SyncAlways,
 		JetStreamMaxStore: cfg.MaxStore,
+		JetStreamLimits:   cfg.Limits,
 		NoSigs:            true,
 		NoLog:             true,
 		DontListen:        cfg.Listen == "",

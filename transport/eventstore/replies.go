@@ -8,8 +8,9 @@ import (
 	"github.com/nats-io/nuid"
 )
 
-// replyMux receives the replies of every direct-get batch on one wildcard
-// subscription, so that a load costs no subscribe and unsubscribe of its own.
+// replyMux receives the replies of every direct-get batch (and of every
+// append's messages) on one wildcard subscription, so that a load costs no
+// subscribe and unsubscribe of its own.
 type replyMux struct {
 	prefix string
 
@@ -33,7 +34,8 @@ func (m *replyMux) deliver(msg *nats.Msg) {
 		return // its reader gave up
 	}
 	// A batch is requested only once the one before it was read, so one
-	// batch and its end marker always fit.
+	// batch and its end marker always fit; an append's channel holds a
+	// reply for each of its messages.
 	select {
 	case ch <- msg:
 	default:
@@ -42,9 +44,12 @@ func (m *replyMux) deliver(msg *nats.Msg) {
 
 // open returns a reply subject, the channel its replies arrive on, and a
 // function to call when done with them.
-func (m *replyMux) open() (string, <-chan *nats.Msg, func()) {
+func (m *replyMux) open() (string, <-chan *nats.Msg, func()) { return m.openSized(directBatch + 2) }
+
+// openSized is open for up to size replies at once.
+func (m *replyMux) openSized(size int) (string, <-chan *nats.Msg, func()) {
 	token := nuid.Next()
-	ch := make(chan *nats.Msg, directBatch+2)
+	ch := make(chan *nats.Msg, size)
 	m.mu.Lock()
 	m.waiting[token] = ch
 	m.mu.Unlock()

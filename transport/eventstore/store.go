@@ -19,7 +19,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/signing"
@@ -75,9 +74,10 @@ type Keys struct {
 
 // Store is the event store on one NATS connection.
 type Store struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	keys Keys
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	keys  Keys
+	group *groupCommit
 
 	repliesOnce sync.Once
 	replies     *replyMux
@@ -86,7 +86,7 @@ type Store struct {
 
 // New returns a store on nc signing and verifying with keys; the stream
 // must exist (see EnsureStream).
-func New(nc *nats.Conn, keys Keys) (*Store, error) {
+func New(nc *nats.Conn, keys Keys, opts ...Option) (*Store, error) {
 	if keys.Signer == nil || keys.Keyring == nil {
 		return nil, errors.New("event store: a signer and a keyring are required")
 	}
@@ -94,7 +94,11 @@ func New(nc *nats.Conn, keys Keys) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{nc: nc, js: js, keys: keys}, nil
+	s := &Store{nc: nc, js: js, keys: keys, group: newGroupCommit(nc)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // JetStream gives the JetStream context, for consumers and stream info.
@@ -213,7 +217,9 @@ func decodeStored(msg *nats.Msg, keyring *signing.Keyring) (domain.Recorded, err
 }
 
 // Append publishes the events as one atomic batch (a single event as a plain
-// publish), each with the expected last sequence of its aggregate.
+// publish), each with the expected last sequence of its aggregate. Appends
+// that arrive while a batch is in flight share the next one (see
+// groupcommit.go); each is answered with the sequence of its own last event.
 func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (_ uint64, err error) {
 	if len(events) == 0 {
 		return 0, errors.New("append: no events")
@@ -226,7 +232,9 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		}
 		span.End()
 	}()
-	msgs := make([]*nats.Msg, len(events))
+	p := &pendingAppend{ctx: ctx, msgs: make([]*nats.Msg, len(events)), expected: map[string]uint64{},
+		msgFilters: make([]string, len(events)), done: make(chan appendResult, 1)}
+	maxPayload := int(s.nc.MaxPayload())
 	for i, e := range events {
 		id := domain.StreamOf(e.Data)
 		pos, ok := expected[id]
@@ -239,23 +247,23 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		}
 		// The projection continues the trace from these headers.
 		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(m.Header))
-		msgs[i] = m
-	}
-	if len(msgs) > 1 {
-		batch := nuid.Next()
-		for i, m := range msgs {
-			m.Header.Set("Nats-Batch-Id", batch)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		// What the server counts against max_payload, with the batch headers to come.
+		size := m.Size() - len(m.Subject) + batchHeaderBytes
+		if size > maxPayload {
+			return 0, fmt.Errorf("append %s: %d bytes, over the server's max_payload of %d", e.Type, size, maxPayload)
 		}
-		msgs[len(msgs)-1].Header.Set("Nats-Batch-Commit", "1")
-		for _, m := range msgs[:len(msgs)-1] {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return 0, unavailable(err)
-			}
-		}
+		p.msgs[i], p.msgFilters[i] = m, Filter(id)
+		p.expected[Filter(id)] = pos.Seq
+		p.bytes += size
 	}
-	return s.request(ctx, msgs[len(msgs)-1])
+	r := s.group.append(p)
+	span.SetAttributes(attribute.Int("batch.appends", r.appends))
+	return r.seq, r.err
 }
+
+// batchHeaderBytes bounds the headers an atomic batch adds to a message
+// (Nats-Batch-Id, -Sequence, -Commit).
+const batchHeaderBytes = 96
 
 // verifyStored refuses the event at seq unless keyring verifies it: one the
 // service did not write makes the store unavailable rather than decided on.
@@ -293,28 +301,18 @@ func guardedMsg(signer *signing.Signer, e domain.Event, prev string, guard domai
 	return m, nil
 }
 
-func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	reply, err := s.nc.RequestMsgWithContext(ctx, m)
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	return parsePubAck(reply.Data)
-}
-
 // JetStream error codes that mean a lost optimistic-concurrency race.
 const (
 	errWrongLastSequence         = 10071
 	errWrongLastSequenceConstant = 10164
-	errAtomicTooManyInflight     = 10210
 )
 
 // JetStream error codes that mean the append itself is wrong: a bug here,
 // not the server's state. Every other error code (storage or account
-// resources exhausted, JetStream disabled, a batch the server could not
-// finish, the stream gone) says the server cannot write now: nothing was
-// written, and a retry is the remedy.
+// resources exhausted, JetStream disabled, the stream gone, and once
+// retried, too many batches in flight or a batch the server could not
+// finish) says the server cannot write now: nothing was written, and a
+// retry is the remedy.
 const (
 	errMessageTooLarge        = 10054
 	errHeaderTooLarge         = 10097
@@ -324,31 +322,23 @@ const (
 	errAtomicDuplicateMessage = 10201
 )
 
-func parsePubAck(data []byte) (uint64, error) {
-	var ack struct {
-		Seq   uint64 `json:"seq"`
-		Error *struct {
-			Code        int    `json:"code"`
-			ErrCode     int    `json:"err_code"`
-			Description string `json:"description"`
-		} `json:"error"`
+// errDuplicateInProcess is a message id the server is storing already.
+const errDuplicateInProcess = 10158
+
+// refusal is a publish the server refused: nothing of it was written.
+type refusal struct {
+	Code        int
+	Description string
+}
+
+func (r *refusal) err() error {
+	switch r.Code {
+	case errWrongLastSequence, errWrongLastSequenceConstant:
+		return fmt.Errorf("%w: %s", domain.ErrConflict, r.Description)
+	case errMessageTooLarge, errHeaderTooLarge, errAtomicInvalidBatchID, errAtomicBatchTooLarge, errAtomicInvalidCommit, errAtomicDuplicateMessage:
+		return fmt.Errorf("publish: %s (%d)", r.Description, r.Code)
 	}
-	if err := json.Unmarshal(data, &ack); err != nil {
-		return 0, unavailable(fmt.Errorf("publish ack: %w", err))
-	}
-	if ack.Error != nil {
-		switch ack.Error.ErrCode {
-		case errWrongLastSequence, errWrongLastSequenceConstant, errAtomicTooManyInflight:
-			return 0, fmt.Errorf("%w: %s", domain.ErrConflict, ack.Error.Description)
-		case errMessageTooLarge, errHeaderTooLarge, errAtomicInvalidBatchID, errAtomicBatchTooLarge, errAtomicInvalidCommit, errAtomicDuplicateMessage:
-			return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
-		}
-		return 0, unavailable(fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
-	}
-	if ack.Seq == 0 {
-		return 0, unavailable(errors.New("publish ack without sequence"))
-	}
-	return ack.Seq, nil
+	return unavailable(fmt.Errorf("publish: %s (%d)", r.Description, r.Code))
 }
 
 // LastSequence is the stream's last sequence.

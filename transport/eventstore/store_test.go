@@ -41,12 +41,20 @@ func newStore(t *testing.T) *eventstore.Store {
 }
 
 // newStoreConn is newStore with its connection and keys, to write the
-// stream past the store.
-func newStoreConn(t *testing.T) (*eventstore.Store, *nats.Conn, eventstore.Keys) {
+// stream past the store. The server fsyncs every write, as the service's.
+func newStoreConn(t *testing.T, opts ...eventstore.Option) (*eventstore.Store, *nats.Conn, eventstore.Keys) {
+	return newStoreOn(t, func(*eventstore.EmbeddedConfig) {}, opts...)
+}
+
+// newStoreOn is newStoreConn on a server configured by configure too.
+func newStoreOn(t *testing.T, configure func(*eventstore.EmbeddedConfig), opts ...eventstore.Option) (*eventstore.Store, *nats.Conn, eventstore.Keys) {
 	skipUnderShort(t)
-	_, nc := testkit.JetStream(t)
+	_, nc := testkit.JetStreamWith(t, func(c *eventstore.EmbeddedConfig) {
+		c.SyncAlways = true
+		configure(c)
+	})
 	keys := testkit.Keys(t)
-	s, err := eventstore.New(nc, keys)
+	s, err := eventstore.New(nc, keys, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

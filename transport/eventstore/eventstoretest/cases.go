@@ -162,6 +162,12 @@ func testDedupe(t *testing.T, s Store) {
 			wantLastSequence(t, s, 3)
 		})
 	}
+
+	// The repeat on another aggregate moved nothing: it is still empty to
+	// append to.
+	first := reserved("acme", "i1@example.com", "i1", 2)
+	mustAppend(t, s, []domain.Event{first}, positions{}.at(first, nowhere))
+	wantAggregate(t, s, aggregate(first), first)
 }
 
 // testConcurrentOneWins races many accepts of one invitation, each with
@@ -340,4 +346,58 @@ func testMissingExpectation(t *testing.T, s Store) {
 	wantAggregate(t, s, aggregate(i1))
 	wantAggregate(t, s, aggregate(r1))
 	wantLastSequence(t, s, 0)
+}
+
+// testConcurrentOwnSequences has many writers append at once to aggregates
+// of their own: singles, pairs and one bulk of 100 events. Every append is
+// stored whole, its events one after the other in its order, and answered
+// with the sequence of its own last event, whichever appends it was
+// written with.
+func testConcurrentOwnSequences(t *testing.T, s Store) {
+	const writers = 64
+	appends := make([][]domain.Event, writers)
+	for i := range appends {
+		id := fmt.Sprint("i", i)
+		switch {
+		case i == 0:
+			for k := range 50 {
+				id := fmt.Sprint("bulk", k)
+				appends[i] = append(appends[i], created("acme", id), reserved("acme", id+"@example.com", id, 1))
+			}
+		case i%2 == 0:
+			appends[i] = []domain.Event{created("acme", id), reserved("acme", id+"@example.com", id, 1)}
+		default:
+			appends[i] = []domain.Event{created("acme", id)}
+		}
+	}
+	seqs := make([]uint64, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i, events := range appends {
+		expected := positions{}
+		for _, e := range events {
+			expected.at(e, nowhere)
+		}
+		wg.Go(func() { seqs[i], errs[i] = s.Append(t.Context(), events, expected) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	taken := map[uint64]int{}
+	for i, events := range appends {
+		total += len(events)
+		for k, e := range events {
+			seq := seqs[i] - uint64(len(events)-1-k)
+			if other, ok := taken[seq]; ok {
+				t.Fatalf("appends %d and %d both answered with sequence %d", other, i, seq)
+			}
+			taken[seq] = i
+			if pos := wantAggregate(t, s, aggregate(e), e); pos.Seq != seq {
+				t.Fatalf("append %d: event %d stored at %d; want %d (answered %d)", i, k, pos.Seq, seq, seqs[i])
+			}
+		}
+	}
+	wantLastSequence(t, s, uint64(total))
 }

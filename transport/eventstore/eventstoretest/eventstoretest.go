@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RepeatedEventIsStoredOnce", testDedupe},
 		{"ConcurrentAppendsOneWins", testConcurrentOneWins},
 		{"ConcurrentAppendsOnePerPosition", testConcurrentOnePerPosition},
+		{"ConcurrentAppendsKeepTheirOwnSequences", testConcurrentOwnSequences},
 		{"AggregatesAreIsolated", testIsolation},
 		{"OrganizationEvents", testOrganizationEvents},
 		{"MissingExpectationIsAnError", testMissingExpectation},
