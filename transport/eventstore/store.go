@@ -77,16 +77,18 @@ type Keys struct {
 type Store struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
-	keys Keys
+	keys  Keys
+	cache *aggregateCache
 
 	repliesOnce sync.Once
 	replies     *replyMux
 	repliesErr  error
 }
 
-// New returns a store on nc signing and verifying with keys; the stream
-// must exist (see EnsureStream).
-func New(nc *nats.Conn, keys Keys) (*Store, error) {
+// New returns a store on nc signing and verifying with keys, keeping
+// DefaultCacheSize aggregates in memory unless an option says otherwise;
+// the stream must exist (see EnsureStream).
+func New(nc *nats.Conn, keys Keys, opts ...Option) (*Store, error) {
 	if keys.Signer == nil || keys.Keyring == nil {
 		return nil, errors.New("event store: a signer and a keyring are required")
 	}
@@ -94,19 +96,25 @@ func New(nc *nats.Conn, keys Keys) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{nc: nc, js: js, keys: keys}, nil
+	s := &Store{nc: nc, js: js, keys: keys, cache: newAggregateCache(DefaultCacheSize)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // JetStream gives the JetStream context, for consumers and stream info.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
-// Load reads one aggregate's events with batched direct gets.
+// Load reads one aggregate's events: from the cache, or from the stream
+// by the server's per-subject index (see load.go), never by a scan. The
+// events are shared with the cache: read them, change nothing.
 func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
-	var events []domain.Recorded
-	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
-		events = append(events, r)
-		return nil
-	})
+	if events, pos, ok := s.cache.get(id); ok {
+		return events, pos, nil
+	}
+	mark := s.cache.loadBegins()
+	events, err := s.loadStream(ctx, id)
 	if err != nil {
 		return nil, domain.Position{}, err
 	}
@@ -115,6 +123,7 @@ func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded
 		e := events[len(events)-1]
 		last = domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
 	}
+	s.cache.put(id, events, last, mark)
 	return events, last, nil
 }
 
@@ -124,21 +133,22 @@ const directBatch = 256
 // an unreachable NATS answers 503 within it.
 const requestTimeout = 2 * time.Second
 
-// scan calls fn for every message matching filter from sequence start on.
+// scan calls fn for every message matching filter from sequence start on,
+// in batches of direct gets. A literal filter is found through the
+// server's index; a wildcard one steps through every block from the first
+// match on (see load.go): only the audit feed does that.
 func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(domain.Recorded) error) error {
-	s.repliesOnce.Do(func() { s.replies, s.repliesErr = newReplyMux(s.nc) })
-	if s.repliesErr != nil {
-		return unavailable(s.repliesErr)
-	}
-	inbox, replies, done := s.replies.open()
-	defer done()
 	for {
-		req, _ := json.Marshal(map[string]any{"seq": start, "next_by_subj": filter, "batch": directBatch})
-		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, inbox, req); err != nil {
-			return unavailable(err)
-		}
-		more, last, err := readBatch(ctx, replies, s.keys.Keyring, fn)
-		if err != nil || !more {
+		var last uint64
+		pending, err := s.directGet(ctx, directGetRequest{Seq: start, NextBySubj: filter, Batch: directBatch}, func(m *nats.Msg) error {
+			rec, err := decodeStored(m, s.keys.Keyring)
+			if err != nil {
+				return err
+			}
+			last = rec.Sequence
+			return fn(rec)
+		})
+		if err != nil || pending == 0 || last == 0 {
 			return err
 		}
 		start = last + 1
@@ -160,39 +170,6 @@ func (s *Store) OrganizationEvents(ctx context.Context, organizationID string) (
 	}
 	slices.SortFunc(events, func(a, b domain.Recorded) int { return cmp.Compare(a.Sequence, b.Sequence) })
 	return events, nil
-}
-
-// readBatch reads one direct-get batch up to its end marker. It reports
-// whether more messages are pending and the last sequence read.
-func readBatch(ctx context.Context, replies <-chan *nats.Msg, keyring *signing.Keyring, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	for {
-		var msg *nats.Msg
-		select {
-		case msg = <-replies:
-		case <-ctx.Done():
-			return false, 0, unavailable(ctx.Err())
-		}
-		switch msg.Header.Get("Status") {
-		case "404":
-			return false, last, nil
-		case "204":
-			pending, _ := strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
-			return pending > 0, last, nil
-		case "":
-		default:
-			return false, 0, unavailable(fmt.Errorf("direct get: %s %s", msg.Header.Get("Status"), msg.Header.Get("Description")))
-		}
-		rec, err := decodeStored(msg, keyring)
-		if err != nil {
-			return false, 0, err
-		}
-		last = rec.Sequence
-		if err := fn(rec); err != nil {
-			return false, 0, err
-		}
-	}
 }
 
 // decodeStored decodes a direct get's message once its signature verifies.
@@ -254,7 +231,9 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 			}
 		}
 	}
-	return s.request(ctx, msgs[len(msgs)-1])
+	seq, duplicate, err := s.request(ctx, msgs[len(msgs)-1])
+	s.cache.appended(expected, msgs, seq, duplicate, err)
+	return seq, err
 }
 
 // verifyStored refuses the event at seq unless keyring verifies it: one the
@@ -293,12 +272,14 @@ func guardedMsg(signer *signing.Signer, e domain.Event, prev string, guard domai
 	return m, nil
 }
 
-func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, error) {
+// request publishes m and reads its acknowledgement: the sequence, and
+// whether the server had stored a message of its id already (duplicate).
+func (s *Store) request(ctx context.Context, m *nats.Msg) (uint64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	reply, err := s.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
-		return 0, unavailable(err)
+		return 0, false, unavailable(err)
 	}
 	return parsePubAck(reply.Data)
 }
@@ -324,31 +305,32 @@ const (
 	errAtomicDuplicateMessage = 10201
 )
 
-func parsePubAck(data []byte) (uint64, error) {
+func parsePubAck(data []byte) (uint64, bool, error) {
 	var ack struct {
-		Seq   uint64 `json:"seq"`
-		Error *struct {
+		Seq       uint64 `json:"seq"`
+		Duplicate bool   `json:"duplicate"`
+		Error     *struct {
 			Code        int    `json:"code"`
 			ErrCode     int    `json:"err_code"`
 			Description string `json:"description"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(data, &ack); err != nil {
-		return 0, unavailable(fmt.Errorf("publish ack: %w", err))
+		return 0, false, unavailable(fmt.Errorf("publish ack: %w", err))
 	}
 	if ack.Error != nil {
 		switch ack.Error.ErrCode {
 		case errWrongLastSequence, errWrongLastSequenceConstant, errAtomicTooManyInflight:
-			return 0, fmt.Errorf("%w: %s", domain.ErrConflict, ack.Error.Description)
+			return 0, false, fmt.Errorf("%w: %s", domain.ErrConflict, ack.Error.Description)
 		case errMessageTooLarge, errHeaderTooLarge, errAtomicInvalidBatchID, errAtomicBatchTooLarge, errAtomicInvalidCommit, errAtomicDuplicateMessage:
-			return 0, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+			return 0, false, fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
 		}
-		return 0, unavailable(fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
+		return 0, false, unavailable(fmt.Errorf("publish: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
 	}
 	if ack.Seq == 0 {
-		return 0, unavailable(errors.New("publish ack without sequence"))
+		return 0, false, unavailable(errors.New("publish ack without sequence"))
 	}
-	return ack.Seq, nil
+	return ack.Seq, ack.Duplicate, nil
 }
 
 // LastSequence is the stream's last sequence.
