@@ -75,8 +75,8 @@ type Keys struct {
 
 // Store is the event store on one NATS connection.
 type Store struct {
-	nc   *nats.Conn
-	js   jetstream.JetStream
+	nc    *nats.Conn
+	js    jetstream.JetStream
 	keys  Keys
 	cache *aggregateCache
 
