@@ -33,8 +33,8 @@ func (r *replicas) replica() replica {
 // event store.
 type noReads struct{}
 
-func (noReads) WaitFor(context.Context, uint64)   {}
-func (noReads) Ready(context.Context) error       { return nil }
+func (noReads) WaitFor(context.Context, uint64) {}
+func (noReads) Ready(context.Context) error     { return nil }
 func (noReads) InvitationIDByToken(context.Context, string) (string, string, bool, error) {
 	return "", "", false, nil
 }
