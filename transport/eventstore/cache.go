@@ -66,8 +66,8 @@ func newAggregateCache(size int) *aggregateCache {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithCache has the store keep up to aggregates aggregates in memory (0:
-// none, every load reads the stream).
+// WithCache has the store keep up to aggregates aggregates in memory (0 or
+// less: none, every load reads the stream).
 func WithCache(aggregates int) Option {
 	return func(s *Store) { s.cache = newAggregateCache(aggregates) }
 }

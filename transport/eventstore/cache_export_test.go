@@ -1,6 +1,10 @@
 package eventstore
 
-import "github.com/invitesvc/invitesvc/domain"
+import (
+	"context"
+
+	"github.com/invitesvc/invitesvc/domain"
+)
 
 // CachedAggregates is how many aggregates s keeps.
 func CachedAggregates(s *Store) int {
@@ -18,4 +22,15 @@ func NewCacheForTest(size int) TestCache { return TestCache{newAggregateCache(si
 func (c TestCache) Put(id domain.StreamID, events []domain.Recorded) {
 	last := events[len(events)-1]
 	c.c.put(id, events, domain.Position{Seq: last.Sequence, SHA256: last.SHA256}, c.c.loadBegins())
+}
+
+// ScanAggregate loads id as Load did before issue 12: a scan of its
+// wildcard filter from the start of the stream.
+func ScanAggregate(ctx context.Context, s *Store, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
+	var events []domain.Recorded
+	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
+		events = append(events, r)
+		return nil
+	})
+	return events, positionOf(events), err
 }

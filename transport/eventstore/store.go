@@ -118,13 +118,39 @@ func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded
 	if err != nil {
 		return nil, domain.Position{}, err
 	}
-	var last domain.Position
-	if len(events) > 0 {
-		e := events[len(events)-1]
-		last = domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
-	}
+	last := positionOf(events)
 	s.cache.put(id, events, last, mark)
 	return events, last, nil
+}
+
+// positionOf is where an aggregate of these events stands.
+func positionOf(events []domain.Recorded) domain.Position {
+	if len(events) == 0 {
+		return domain.Position{}
+	}
+	e := events[len(events)-1]
+	return domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
+}
+
+// History reads what the audit shows, always from the stream, past the
+// cache: another replica's writes are in it at once.
+type History struct{ s *Store }
+
+// History is s's reads for the audit.
+func (s *Store) History() History { return History{s} }
+
+// Load reads one aggregate's events from the stream (see Store.Load).
+func (h History) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
+	events, err := h.s.loadStream(ctx, id)
+	if err != nil {
+		return nil, domain.Position{}, err
+	}
+	return events, positionOf(events), nil
+}
+
+// OrganizationEvents is Store.OrganizationEvents.
+func (h History) OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error) {
+	return h.s.OrganizationEvents(ctx, organizationID)
 }
 
 const directBatch = 256
