@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -31,10 +32,12 @@ import (
 type aggregateCache struct {
 	mu  sync.Mutex
 	lru *simplelru.LRU[domain.StreamID, *cachedAggregate]
-	// drops counts the entries dropped: a load that began before a drop
-	// may hold what was dropped, and is not kept.
-	drops uint64
-	now   func() time.Time
+	// changes counts, per stripe of aggregates, the appends and drops that
+	// touched them: a load that began before one may hold what it changed,
+	// and is not kept.
+	changes [changeStripes]uint64
+	seed    maphash.Seed
+	now     func() time.Time
 }
 
 type cachedAggregate struct {
@@ -49,9 +52,10 @@ const (
 	DefaultCacheSize = 100_000
 	cacheMaxAge      = 10 * time.Second
 	maxCachedEvents  = 64
+	changeStripes    = 1024
 )
 
-// newAggregateCache keeps up to size aggregates; none (nil) for 0.
+// newAggregateCache keeps up to size aggregates; none (nil) for 0 or less.
 func newAggregateCache(size int) *aggregateCache {
 	if size <= 0 {
 		return nil
@@ -60,7 +64,7 @@ func newAggregateCache(size int) *aggregateCache {
 	if err != nil {
 		panic(err) // size > 0
 	}
-	return &aggregateCache{lru: lru, now: time.Now}
+	return &aggregateCache{lru: lru, seed: maphash.MakeSeed(), now: time.Now}
 }
 
 // Option configures a Store.
@@ -87,25 +91,29 @@ func (c *aggregateCache) get(id domain.StreamID) ([]domain.Recorded, domain.Posi
 	return slices.Clip(e.events), e.pos, true
 }
 
-// loadBegins marks the start of a load from the stream, for put.
-func (c *aggregateCache) loadBegins() uint64 {
+func (c *aggregateCache) changed(id domain.StreamID) *uint64 {
+	return &c.changes[maphash.Comparable(c.seed, id)%changeStripes]
+}
+
+// loadBegins marks the start of a load of id from the stream, for put.
+func (c *aggregateCache) loadBegins(id domain.StreamID) uint64 {
 	if c == nil {
 		return 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.drops
+	return *c.changed(id)
 }
 
-// put keeps what a load that began at mark read, unless an entry was
-// dropped since or the one kept is further on.
+// put keeps what a load of id that began at mark read, unless an append
+// or a drop touched id since, or the entry kept is further on.
 func (c *aggregateCache) put(id domain.StreamID, events []domain.Recorded, pos domain.Position, mark uint64) {
 	if c == nil || len(events) > maxCachedEvents {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.drops != mark {
+	if *c.changed(id) != mark {
 		return
 	}
 	if e, ok := c.lru.Peek(id); ok && e.pos.Seq > pos.Seq {
@@ -121,14 +129,14 @@ func (c *aggregateCache) drop(ids ...domain.StreamID) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropLocked(ids...)
+	for _, id := range ids {
+		c.dropLocked(id)
+	}
 }
 
-func (c *aggregateCache) dropLocked(ids ...domain.StreamID) {
-	for _, id := range ids {
-		c.lru.Remove(id)
-	}
-	c.drops++
+func (c *aggregateCache) dropLocked(id domain.StreamID) {
+	c.lru.Remove(id)
+	*c.changed(id)++
 }
 
 // appended is told how an append of msgs (in order, the last stored at
@@ -150,9 +158,8 @@ func (c *aggregateCache) appended(expected map[domain.StreamID]domain.Position, 
 	defer c.mu.Unlock()
 	if err != nil || duplicate {
 		for id := range expected {
-			c.lru.Remove(id)
+			c.dropLocked(id)
 		}
-		c.drops++
 		return
 	}
 	written := map[domain.StreamID][]domain.Recorded{}
@@ -162,17 +169,18 @@ func (c *aggregateCache) appended(expected map[domain.StreamID]domain.Position, 
 	}
 	until := c.now().Add(cacheMaxAge)
 	for id, events := range written {
+		*c.changed(id)++
 		want := expected[id]
 		var before []domain.Recorded
 		if e, ok := c.lru.Peek(id); ok && e.pos == want {
 			before = e.events
 		} else if ok || want != (domain.Position{}) {
-			c.dropLocked(id)
+			c.lru.Remove(id)
 			continue
 		}
 		events = append(slices.Clip(before), events...)
 		if len(events) > maxCachedEvents {
-			c.dropLocked(id)
+			c.lru.Remove(id)
 			continue
 		}
 		r := events[len(events)-1]

@@ -21,7 +21,7 @@ func NewCacheForTest(size int) TestCache { return TestCache{newAggregateCache(si
 // Put keeps events as id's, as a load that read them would.
 func (c TestCache) Put(id domain.StreamID, events []domain.Recorded) {
 	last := events[len(events)-1]
-	c.c.put(id, events, domain.Position{Seq: last.Sequence, SHA256: last.SHA256}, c.c.loadBegins())
+	c.c.put(id, events, domain.Position{Seq: last.Sequence, SHA256: last.SHA256}, c.c.loadBegins(id))
 }
 
 // ScanAggregate loads id as Load did before issue 12: a scan of its

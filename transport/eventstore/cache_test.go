@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,22 +50,12 @@ func (r *replicas) store(opts ...eventstore.Option) *eventstore.Store {
 // directGetSpy sees every direct get sent to the stream.
 type directGetSpy struct {
 	nc   *nats.Conn
-	mu   sync.Mutex
-	seen []map[string]any
+	seen chan *nats.Msg
 }
 
 func newDirectGetSpy(t *testing.T, nc *nats.Conn) *directGetSpy {
-	s := &directGetSpy{nc: nc}
-	_, err := nc.Subscribe("$JS.API.DIRECT.GET.>", func(m *nats.Msg) {
-		var req map[string]any
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			req = map[string]any{"unreadable": string(m.Data)}
-		}
-		s.mu.Lock()
-		s.seen = append(s.seen, req)
-		s.mu.Unlock()
-	})
-	if err != nil {
+	s := &directGetSpy{nc: nc, seen: make(chan *nats.Msg, 4096)}
+	if _, err := nc.ChanSubscribe("$JS.API.DIRECT.GET.>", s.seen); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -75,24 +64,32 @@ func newDirectGetSpy(t *testing.T, nc *nats.Conn) *directGetSpy {
 // during returns the requests sent while fn ran.
 func (s *directGetSpy) during(t *testing.T, fn func()) []map[string]any {
 	t.Helper()
-	s.flush(t)
-	s.mu.Lock()
-	from := len(s.seen)
-	s.mu.Unlock()
+	s.take(t)
 	fn()
-	s.flush(t)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]map[string]any(nil), s.seen[from:]...)
+	return s.take(t)
 }
 
-// flush waits until the spy has seen what was sent so far: the server
-// delivers in order on one connection, and a request reaches the spy
-// before its answer reaches the sender.
-func (s *directGetSpy) flush(t *testing.T) {
+// take returns the requests seen since the last take. A request reaches
+// the spy's connection before its answer reaches the sender, and a
+// channel subscription is fed by the connection's reader, in order: once
+// a flush's PONG is read, every request sent before is in the channel.
+func (s *directGetSpy) take(t *testing.T) []map[string]any {
 	t.Helper()
 	if err := s.nc.Flush(); err != nil {
 		t.Fatal(err)
+	}
+	var seen []map[string]any
+	for {
+		select {
+		case m := <-s.seen:
+			var req map[string]any
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				req = map[string]any{"unreadable": string(m.Data)}
+			}
+			seen = append(seen, req)
+		default:
+			return seen
+		}
 	}
 }
 
@@ -376,4 +373,33 @@ func TestJetStreamConformanceWithoutCache(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// Fresh asks about any number of aggregates, though the server answers a
+// multi_last of more than 1,024 subjects with 413: 400 aggregates of three
+// subjects each.
+func TestFreshOfManyAggregates(t *testing.T) {
+	r := newReplicas(t)
+	s := r.store()
+	js := s.JetStream()
+	loaded := map[domain.StreamID]domain.Position{}
+	var seq uint64
+	for k := range 400 {
+		id := domain.StreamID{Kind: domain.KindInvitation, OrganizationID: "acme", Key: fmt.Sprint("i", k)}
+		for _, verb := range []string{"created", "resent", "accepted"} {
+			if _, err := js.PublishAsync(strings.TrimSuffix(eventstore.Filter(id), "*")+verb, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+		loaded[id] = domain.Position{Seq: seq}
+	}
+	<-js.PublishAsyncComplete()
+	if fresh, err := s.Fresh(t.Context(), loaded); err != nil || !fresh {
+		t.Fatalf("Fresh = %v, %v; want true", fresh, err)
+	}
+	loaded[domain.StreamID{Kind: domain.KindInvitation, OrganizationID: "acme", Key: "i7"}] = domain.Position{Seq: 3}
+	if fresh, err := s.Fresh(t.Context(), loaded); err != nil || fresh {
+		t.Fatalf("Fresh with i7 behind = %v, %v; want false", fresh, err)
+	}
 }

@@ -214,24 +214,35 @@ func (s *Store) loadSubjects(ctx context.Context, lasts map[uint64]linked) ([]do
 // and each subject's last message (multi_last), decoding nothing.
 func (s *Store) lastSequences(ctx context.Context, filters []string) (map[string]uint64, error) {
 	last := map[string]uint64{}
-	req := directGetRequest{MultiLast: filters, Batch: directBatch}
-	for {
-		var read uint64
-		pending, err := s.directGet(ctx, req, func(m *nats.Msg) error {
-			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	for chunk := range slices.Chunk(filters, filtersPerMultiLast) {
+		req := directGetRequest{MultiLast: chunk, Batch: directBatch}
+		for {
+			var read uint64
+			pending, err := s.directGet(ctx, req, func(m *nats.Msg) error {
+				seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+				if err != nil {
+					return unavailable(fmt.Errorf("direct get without sequence: %w", err))
+				}
+				subject := m.Header.Get(jetstream.SubjectHeader)
+				f := subject[:strings.LastIndexByte(subject, '.')+1] + "*"
+				last[f] = max(last[f], seq)
+				read = seq
+				return nil
+			})
 			if err != nil {
-				return unavailable(fmt.Errorf("direct get without sequence: %w", err))
+				return nil, err
 			}
-			subject := m.Header.Get(jetstream.SubjectHeader)
-			f := subject[:strings.LastIndexByte(subject, '.')+1] + "*"
-			last[f] = max(last[f], seq)
-			read = seq
-			return nil
-		})
-		if err != nil || pending == 0 || read == 0 {
-			return last, err
+			if pending == 0 || read == 0 {
+				break
+			}
+			// The rest, in sequence order as the server sends them.
+			req.Seq = read + 1
 		}
-		// The rest, in sequence order as the server sends them.
-		req.Seq = read + 1
 	}
+	return last, nil
 }
+
+// filtersPerMultiLast bounds the aggregates of one multi_last request: the
+// server answers one of more than 1,024 subjects with 413 (maxAllowedResponses
+// in server/stream.go), and an aggregate has at most 5 (its event types).
+const filtersPerMultiLast = 200

@@ -113,7 +113,7 @@ func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded
 	if events, pos, ok := s.cache.get(id); ok {
 		return events, pos, nil
 	}
-	mark := s.cache.loadBegins()
+	mark := s.cache.loadBegins(id)
 	events, err := s.loadStream(ctx, id)
 	if err != nil {
 		return nil, domain.Position{}, err
