@@ -49,7 +49,7 @@ type cachedAggregate struct {
 const (
 	// DefaultCacheSize is how many aggregates a store keeps unless told
 	// otherwise (WithCache).
-	DefaultCacheSize = 100_000
+	DefaultCacheSize = 20_000
 	cacheMaxAge      = 10 * time.Second
 	maxCachedEvents  = 64
 	changeStripes    = 1024

@@ -27,10 +27,6 @@ func (c TestCache) Put(id domain.StreamID, events []domain.Recorded) {
 // ScanAggregate loads id as Load did before issue 12: a scan of its
 // wildcard filter from the start of the stream.
 func ScanAggregate(ctx context.Context, s *Store, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
-	var events []domain.Recorded
-	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
-		events = append(events, r)
-		return nil
-	})
+	events, err := s.scanAll(ctx, []string{Filter(id)})
 	return events, positionOf(events), err
 }

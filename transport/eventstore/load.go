@@ -195,9 +195,14 @@ func (s *Store) loadSubjects(ctx context.Context, lasts map[uint64]linked) ([]do
 	for _, l := range lasts {
 		subjects[l.Subject] = true
 	}
+	return s.scanAll(ctx, slices.Collect(maps.Keys(subjects)))
+}
+
+// scanAll reads every event matching any of filters, in stream order.
+func (s *Store) scanAll(ctx context.Context, filters []string) ([]domain.Recorded, error) {
 	var events []domain.Recorded
-	for subject := range subjects {
-		err := s.scan(ctx, subject, 1, func(r domain.Recorded) error {
+	for _, filter := range filters {
+		err := s.scan(ctx, filter, 1, func(r domain.Recorded) error {
 			events = append(events, r)
 			return nil
 		})

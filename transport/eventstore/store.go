@@ -1,12 +1,10 @@
 package eventstore
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -184,18 +182,7 @@ func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(d
 // OrganizationEvents reads every event of an organization's audit feed
 // (the organization, its invitations and memberships), oldest first.
 func (s *Store) OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error) {
-	var events []domain.Recorded
-	for _, filter := range OrganizationFilters(organizationID) {
-		err := s.scan(ctx, filter, 1, func(r domain.Recorded) error {
-			events = append(events, r)
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	slices.SortFunc(events, func(a, b domain.Recorded) int { return cmp.Compare(a.Sequence, b.Sequence) })
-	return events, nil
+	return s.scanAll(ctx, OrganizationFilters(organizationID))
 }
 
 // decodeStored decodes a direct get's message once its signature verifies.
