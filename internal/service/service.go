@@ -58,7 +58,7 @@ type Config struct {
 	// per hour on one replica.
 	InvitationsPerHour int
 	// EventCacheSize is how many aggregates the event store keeps in
-	// memory (see README "Aggregate cache"); 0 is
+	// memory (see README "Aggregate loads and the cache"); 0 is
 	// eventstore.DefaultCacheSize, a negative number none.
 	EventCacheSize int
 	// SigningKey is the PEM file of the Ed25519 key events are signed
