@@ -37,7 +37,7 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 		}
 	}
 	invitation, membership := invitationStream(cmd.OrganizationID, cmd.InvitationID), membershipStream(cmd.OrganizationID, cmd.Caller.UserID)
-	err = h.execute(ctx, "accept_invitation", []domain.StreamID{invitation, membership}, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "accept_invitation", []domain.StreamID{invitation, membership}, func(ctx context.Context, now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -20,7 +20,7 @@ type CancelInvitationHandler struct{ base }
 
 func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitation) error {
 	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
-	return h.execute(ctx, "cancel_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
+	return h.execute(ctx, "cancel_invitation", []domain.StreamID{invitation}, func(ctx context.Context, now time.Time) (decision, error) {
 		inv, seq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -41,7 +41,7 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 	if cmd.Role.Privileged() && !cmd.MayManagePrivileged {
 		return res, domain.ErrForbidden.WithFields("role")
 	}
-	err = h.execute(ctx, "create_invitations", createLocks(cmd), func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "create_invitations", createLocks(cmd), func(ctx context.Context, now time.Time) (decision, error) {
 		res = CreateInvitationsResult{}
 		org, _, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {

@@ -18,7 +18,7 @@ type ExpireInvitationHandler struct{ base }
 
 func (h *ExpireInvitationHandler) Handle(ctx context.Context, cmd ExpireInvitation) error {
 	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
-	return h.execute(ctx, "expire_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
+	return h.execute(ctx, "expire_invitation", []domain.StreamID{invitation}, func(ctx context.Context, now time.Time) (decision, error) {
 		inv, pos, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -72,6 +73,10 @@ type base struct {
 	locks    *streamLocks
 }
 
+// attemptFunc decides once what a command writes. It loads through ctx,
+// which notes every position it loads (see load).
+type attemptFunc func(ctx context.Context, now time.Time) (decision, error)
+
 // decision is what one attempt of a command wants written.
 type decision struct {
 	payloads []domain.Payload
@@ -83,7 +88,7 @@ type decision struct {
 // locked are the streams the command writes that it knows before it loads
 // anything: commands of this process that share one of them run one at a
 // time.
-func (b base) execute(ctx context.Context, command string, locked []domain.StreamID, attempt func(now time.Time) (decision, error)) error {
+func (b base) execute(ctx context.Context, command string, locked []domain.StreamID, attempt attemptFunc) error {
 	ctx, span := tracer.Start(ctx, "command "+command)
 	defer span.End()
 	attempts := 0
@@ -116,7 +121,7 @@ func outcome(wrote bool, err error) string {
 	return "error"
 }
 
-func (b base) run(ctx context.Context, locked []domain.StreamID, attempts *int, attempt func(now time.Time) (decision, error)) (wrote bool, err error) {
+func (b base) run(ctx context.Context, locked []domain.StreamID, attempts *int, attempt attemptFunc) (wrote bool, err error) {
 	if err := b.reads.Ready(ctx); err != nil {
 		return false, fmt.Errorf("%w: read store: %w", domain.ErrUnavailable, err)
 	}
@@ -131,9 +136,10 @@ func (b base) run(ctx context.Context, locked []domain.StreamID, attempts *int, 
 }
 
 // decide holds the locks of locked while it runs attempt and appends its
-// decision, retrying a lost race. seq is the last position the decision was
-// based on or wrote.
-func (b base) decide(ctx context.Context, locked []domain.StreamID, attempts *int, attempt func(now time.Time) (decision, error)) (seq uint64, wrote bool, err error) {
+// decision, retrying a lost race, and a decision that writes nothing made
+// on loads that were no longer fresh. seq is the last position the
+// decision was based on or wrote.
+func (b base) decide(ctx context.Context, locked []domain.StreamID, attempts *int, attempt attemptFunc) (seq uint64, wrote bool, err error) {
 	queued, cancel := context.WithTimeout(ctx, maxLockWait)
 	unlock, err := b.locks.lock(queued, locked)
 	cancel()
@@ -149,7 +155,18 @@ func (b base) decide(ctx context.Context, locked []domain.StreamID, attempts *in
 		}
 		*attempts++
 		now := b.now()
-		d, err := attempt(now)
+		loads := &loadLog{positions: map[domain.StreamID]domain.Position{}}
+		d, err := attempt(context.WithValue(ctx, loadLogKey{}, loads), now)
+		if writesNothing(d, err) {
+			// No append checks what it was decided on.
+			fresh, ferr := b.events.Fresh(ctx, loads.positions)
+			if ferr != nil {
+				return 0, false, ferr
+			}
+			if !fresh {
+				continue
+			}
+		}
 		if err != nil {
 			return 0, false, err
 		}
@@ -171,6 +188,23 @@ func (b base) decide(ctx context.Context, locked []domain.StreamID, attempts *in
 	}
 	return 0, false, fmt.Errorf("%w: gave up after %d attempts", domain.ErrConflict, maxAttempts)
 }
+
+// writesNothing reports whether an attempt decided to write nothing: a
+// refusal or nothing to do.
+func writesNothing(d decision, err error) bool {
+	if err != nil {
+		return len(domain.Violations(err)) > 0
+	}
+	return len(d.payloads) == 0
+}
+
+// loadLog notes the position of every aggregate one attempt loads.
+type loadLog struct {
+	mu        sync.Mutex
+	positions map[domain.StreamID]domain.Position
+}
+
+type loadLogKey struct{}
 
 // backoff is how long to sleep before try (1 for the second): full jitter
 // over retryBase doubled per try, capped at retryCap.
@@ -198,6 +232,11 @@ func load[S any, P interface {
 	events, last, err := es.Load(ctx, id)
 	if err != nil {
 		return s, domain.Position{}, err
+	}
+	if log, ok := ctx.Value(loadLogKey{}).(*loadLog); ok {
+		log.mu.Lock()
+		log.positions[id] = last
+		log.mu.Unlock()
 	}
 	for _, e := range events {
 		P(&s).Apply(e.Event)

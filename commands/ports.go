@@ -20,6 +20,12 @@ type EventStore interface {
 	// The conformance suite in transport/eventstore/eventstoretest pins
 	// these rules for every store.
 	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error)
+	// Fresh reports whether every aggregate still stands at the position
+	// Load gave for it. A store may answer Load from a cache that only its
+	// appends keep exact: a stale position there is a conflict, which the
+	// command retries; a decision that writes nothing (a refusal, a
+	// repeat) is checked with Fresh instead before it is answered.
+	Fresh(ctx context.Context, loaded map[domain.StreamID]domain.Position) (bool, error)
 }
 
 // Projection is the read side, as far as commands need it.

@@ -19,7 +19,7 @@ type RegisterOrganizationHandler struct{ base }
 // Handle returns the organization as it now stands and whether it was created.
 func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOrganization) (org domain.Organization, created bool, err error) {
 	organization := organizationStream(cmd.OrganizationID)
-	err = h.execute(ctx, "register_organization", []domain.StreamID{organization}, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "register_organization", []domain.StreamID{organization}, func(ctx context.Context, now time.Time) (decision, error) {
 		current, seq, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {
 			return decision{}, err

@@ -18,7 +18,7 @@ type RemoveMemberHandler struct{ base }
 
 func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) error {
 	membership := membershipStream(cmd.OrganizationID, cmd.UserID)
-	return h.execute(ctx, "remove_member", []domain.StreamID{membership}, func(time.Time) (decision, error) {
+	return h.execute(ctx, "remove_member", []domain.StreamID{membership}, func(ctx context.Context, _ time.Time) (decision, error) {
 		m, seq, err := h.membership(ctx, cmd.OrganizationID, cmd.UserID)
 		if err != nil {
 			return decision{}, err

@@ -30,7 +30,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 	// only once loaded: a resend racing a create of the same address there
 	// is rare, and the retries settle it.
 	invitation := invitationStream(cmd.OrganizationID, cmd.InvitationID)
-	err = h.execute(ctx, "resend_invitation", []domain.StreamID{invitation}, func(now time.Time) (decision, error) {
+	err = h.execute(ctx, "resend_invitation", []domain.StreamID{invitation}, func(ctx context.Context, now time.Time) (decision, error) {
 		inv, invSeq, err := h.invitation(ctx, cmd.OrganizationID, cmd.InvitationID)
 		if err != nil {
 			return decision{}, err

@@ -69,6 +69,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.Float64Var(&s.FailuresPerMinute, "failed-attempts-per-minute", s.FailuresPerMinute, "failed token look-ups and accepts allowed per client address per minute")
 	fs.IntVar(&s.FailureBurst, "failed-attempts-burst", s.FailureBurst, "failed token look-ups and accepts allowed at once per client address")
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", s.InvitationsPerHour, "invitations one organization may create per hour (per replica), then 429")
+	fs.IntVar(&s.EventCacheSize, "event-cache-size", s.EventCacheSize, "aggregates whose events the event store keeps in memory, about 1.6 KB each (-1: none, every command reads the stream)")
 	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.SigningKey, "signing-key", "", "PEM file of the Ed25519 private key events are signed with (PKCS#8); empty keeps a key pair in <data-dir>/signing")

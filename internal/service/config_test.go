@@ -12,7 +12,7 @@ func TestWithDefaults(t *testing.T) {
 	d := DefaultConfig()
 	got := Config{}.withDefaults()
 	if got.Replicas != d.Replicas || got.FailuresPerMinute != d.FailuresPerMinute || got.FailureBurst != d.FailureBurst ||
-		got.InvitationsPerHour != d.InvitationsPerHour || got.Logger == nil || got.Now == nil {
+		got.InvitationsPerHour != d.InvitationsPerHour || got.EventCacheSize != d.EventCacheSize || got.Logger == nil || got.Now == nil {
 		t.Fatalf("a zero config became %+v", got)
 	}
 	// The other zero values mean something: no fsync, no key prefix.

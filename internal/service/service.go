@@ -56,6 +56,10 @@ type Config struct {
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
+	// EventCacheSize is how many aggregates the event store keeps in
+	// memory (see README "Aggregate loads and the cache"); 0 is
+	// eventstore.DefaultCacheSize, a negative number none.
+	EventCacheSize int
 	// SigningKey is the PEM file of the Ed25519 key events are signed
 	// with; empty keeps one in DataDir/signing (dev mode).
 	SigningKey string
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		FailuresPerMinute:  10,
 		FailureBurst:       20,
 		InvitationsPerHour: 1000,
+		EventCacheSize:     eventstore.DefaultCacheSize,
 	}
 }
 
@@ -100,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InvitationsPerHour == 0 {
 		c.InvitationsPerHour = d.InvitationsPerHour
+	}
+	if c.EventCacheSize == 0 {
+		c.EventCacheSize = d.EventCacheSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -194,7 +202,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
-		Events:         s.events,
+		Events:         s.events.History(),
 		Verifier:       verifier,
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
@@ -223,7 +231,7 @@ func (s *Service) connectNATS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.events, err = eventstore.New(s.nc, s.keys, eventstore.WithBatchObserver(s.batches)); err != nil {
+	if s.events, err = eventstore.New(s.nc, s.keys, eventstore.WithBatchObserver(s.batches), eventstore.WithCache(s.cfg.EventCacheSize)); err != nil {
 		return err
 	}
 	return eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas)

@@ -62,9 +62,6 @@ type BatchObserver interface {
 	BatchCommitted(appends int)
 }
 
-// Option configures a Store.
-type Option func(*Store)
-
 // WithBatchObserver has o hear every batch committed.
 func WithBatchObserver(o BatchObserver) Option { return func(s *Store) { s.group.observer = o } }
 
@@ -93,9 +90,10 @@ type pendingAppend struct {
 }
 
 type appendResult struct {
-	seq     uint64
-	err     error
-	appends int // in the batch that committed it
+	seq       uint64
+	err       error
+	appends   int  // in the batch that committed it
+	duplicate bool // the server had stored its message id already: nothing moved
 }
 
 // groupCommit gathers appends into batches.
@@ -298,7 +296,7 @@ func (g *groupCommit) committed(batch []*pendingAppend, ack pubAck) {
 				g.written[f] = seq
 			}
 		}
-		p.done <- appendResult{seq: seq, appends: len(batch)}
+		p.done <- appendResult{seq: seq, appends: len(batch), duplicate: ack.Duplicate}
 	}
 	g.mu.Unlock()
 }

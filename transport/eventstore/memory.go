@@ -63,6 +63,21 @@ func (m *Memory) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorde
 	return events, m.position(Filter(id)), nil
 }
 
+// Fresh reports whether every aggregate still stands at the position given.
+func (m *Memory) Fresh(ctx context.Context, loaded map[domain.StreamID]domain.Position) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, unavailable(err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, pos := range loaded {
+		if m.position(Filter(id)).Seq != pos.Seq {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // position is where the aggregate with this filter stands.
 func (m *Memory) position(filter string) domain.Position {
 	seqs := m.byAggregate[filter]

@@ -1,12 +1,9 @@
 package eventstore
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -78,14 +75,19 @@ type Store struct {
 	js    jetstream.JetStream
 	keys  Keys
 	group *groupCommit
+	cache *aggregateCache
 
 	repliesOnce sync.Once
 	replies     *replyMux
 	repliesErr  error
 }
 
-// New returns a store on nc signing and verifying with keys; the stream
-// must exist (see EnsureStream).
+// Option configures a Store.
+type Option func(*Store)
+
+// New returns a store on nc signing and verifying with keys, keeping
+// DefaultCacheSize aggregates in memory unless an option says otherwise;
+// the stream must exist (see EnsureStream).
 func New(nc *nats.Conn, keys Keys, opts ...Option) (*Store, error) {
 	if keys.Signer == nil || keys.Keyring == nil {
 		return nil, errors.New("event store: a signer and a keyring are required")
@@ -94,7 +96,7 @@ func New(nc *nats.Conn, keys Keys, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{nc: nc, js: js, keys: keys, group: newGroupCommit(nc)}
+	s := &Store{nc: nc, js: js, keys: keys, group: newGroupCommit(nc), cache: newAggregateCache(DefaultCacheSize)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -104,22 +106,51 @@ func New(nc *nats.Conn, keys Keys, opts ...Option) (*Store, error) {
 // JetStream gives the JetStream context, for consumers and stream info.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
-// Load reads one aggregate's events with batched direct gets.
+// Load reads one aggregate's events: from the cache, or from the stream
+// by the server's per-subject index (see load.go), never by a scan. The
+// events are shared with the cache: read them, change nothing.
 func (s *Store) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
-	var events []domain.Recorded
-	err := s.scan(ctx, Filter(id), 1, func(r domain.Recorded) error {
-		events = append(events, r)
-		return nil
-	})
+	if events, pos, ok := s.cache.get(id); ok {
+		return events, pos, nil
+	}
+	mark := s.cache.loadBegins(id)
+	events, err := s.loadStream(ctx, id)
 	if err != nil {
 		return nil, domain.Position{}, err
 	}
-	var last domain.Position
-	if len(events) > 0 {
-		e := events[len(events)-1]
-		last = domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
-	}
+	last := positionOf(events)
+	s.cache.put(id, events, last, mark)
 	return events, last, nil
+}
+
+// positionOf is where an aggregate of these events stands.
+func positionOf(events []domain.Recorded) domain.Position {
+	if len(events) == 0 {
+		return domain.Position{}
+	}
+	e := events[len(events)-1]
+	return domain.Position{Seq: e.Sequence, SHA256: e.SHA256}
+}
+
+// History reads what the audit shows, always from the stream, past the
+// cache: another replica's writes are in it at once.
+type History struct{ s *Store }
+
+// History is s's reads for the audit.
+func (s *Store) History() History { return History{s} }
+
+// Load reads one aggregate's events from the stream (see Store.Load).
+func (h History) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
+	events, err := h.s.loadStream(ctx, id)
+	if err != nil {
+		return nil, domain.Position{}, err
+	}
+	return events, positionOf(events), nil
+}
+
+// OrganizationEvents is Store.OrganizationEvents.
+func (h History) OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error) {
+	return h.s.OrganizationEvents(ctx, organizationID)
 }
 
 const directBatch = 256
@@ -128,21 +159,22 @@ const directBatch = 256
 // an unreachable NATS answers 503 within it.
 const requestTimeout = 2 * time.Second
 
-// scan calls fn for every message matching filter from sequence start on.
+// scan calls fn for every message matching filter from sequence start on,
+// in batches of direct gets. A literal filter is found through the
+// server's index; a wildcard one steps through every block from the first
+// match on (see load.go): only the audit feed does that.
 func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(domain.Recorded) error) error {
-	s.repliesOnce.Do(func() { s.replies, s.repliesErr = newReplyMux(s.nc) })
-	if s.repliesErr != nil {
-		return unavailable(s.repliesErr)
-	}
-	inbox, replies, done := s.replies.open()
-	defer done()
 	for {
-		req, _ := json.Marshal(map[string]any{"seq": start, "next_by_subj": filter, "batch": directBatch})
-		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, inbox, req); err != nil {
-			return unavailable(err)
-		}
-		more, last, err := readBatch(ctx, replies, s.keys.Keyring, fn)
-		if err != nil || !more {
+		var last uint64
+		pending, err := s.directGet(ctx, directGetRequest{Seq: start, NextBySubj: filter, Batch: directBatch}, func(m *nats.Msg) error {
+			rec, err := decodeStored(m, s.keys.Keyring)
+			if err != nil {
+				return err
+			}
+			last = rec.Sequence
+			return fn(rec)
+		})
+		if err != nil || pending == 0 || last == 0 {
 			return err
 		}
 		start = last + 1
@@ -152,51 +184,7 @@ func (s *Store) scan(ctx context.Context, filter string, start uint64, fn func(d
 // OrganizationEvents reads every event of an organization's audit feed
 // (the organization, its invitations and memberships), oldest first.
 func (s *Store) OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error) {
-	var events []domain.Recorded
-	for _, filter := range OrganizationFilters(organizationID) {
-		err := s.scan(ctx, filter, 1, func(r domain.Recorded) error {
-			events = append(events, r)
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	slices.SortFunc(events, func(a, b domain.Recorded) int { return cmp.Compare(a.Sequence, b.Sequence) })
-	return events, nil
-}
-
-// readBatch reads one direct-get batch up to its end marker. It reports
-// whether more messages are pending and the last sequence read.
-func readBatch(ctx context.Context, replies <-chan *nats.Msg, keyring *signing.Keyring, fn func(domain.Recorded) error) (more bool, last uint64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	for {
-		var msg *nats.Msg
-		select {
-		case msg = <-replies:
-		case <-ctx.Done():
-			return false, 0, unavailable(ctx.Err())
-		}
-		switch msg.Header.Get("Status") {
-		case "404":
-			return false, last, nil
-		case "204":
-			pending, _ := strconv.ParseUint(msg.Header.Get("Nats-Num-Pending"), 10, 64)
-			return pending > 0, last, nil
-		case "":
-		default:
-			return false, 0, unavailable(fmt.Errorf("direct get: %s %s", msg.Header.Get("Status"), msg.Header.Get("Description")))
-		}
-		rec, err := decodeStored(msg, keyring)
-		if err != nil {
-			return false, 0, err
-		}
-		last = rec.Sequence
-		if err := fn(rec); err != nil {
-			return false, 0, err
-		}
-	}
+	return s.scanAll(ctx, OrganizationFilters(organizationID))
 }
 
 // decodeStored decodes a direct get's message once its signature verifies.
@@ -257,6 +245,7 @@ func (s *Store) Append(ctx context.Context, events []domain.Event, expected map[
 		p.bytes += size
 	}
 	r := s.group.append(p)
+	s.cache.appended(expected, p.msgs, r.seq, r.duplicate, r.err)
 	span.SetAttributes(attribute.Int("batch.appends", r.appends))
 	return r.seq, r.err
 }

@@ -401,3 +401,28 @@ func testConcurrentOwnSequences(t *testing.T, s Store) {
 	}
 	wantLastSequence(t, s, uint64(total))
 }
+
+// testFresh checks Fresh against appends: an aggregate is fresh at the
+// position of its last event (nowhere when it has none) and at no other,
+// whatever happens to other aggregates.
+func testFresh(t *testing.T, s Store) {
+	ctx := t.Context()
+	i1, c1, i2 := created("acme", "i1"), cancelled("acme", "i1"), created("acme", "i2")
+	mustAppend(t, s, []domain.Event{i1}, positions{}.at(i1, nowhere))
+	at1 := wantAggregate(t, s, aggregate(i1), i1)
+	wantFresh := func(want bool, loaded positions) {
+		t.Helper()
+		if got, err := s.Fresh(ctx, loaded); err != nil || got != want {
+			t.Fatalf("Fresh(%v) = %v, %v; want %v", loaded, got, err, want)
+		}
+	}
+	wantFresh(true, positions{})
+	wantFresh(true, positions{}.at(i1, at1).at(i2, nowhere))
+	mustAppend(t, s, []domain.Event{i2}, positions{}.at(i2, nowhere))
+	wantFresh(true, positions{}.at(i1, at1))
+	wantFresh(false, positions{}.at(i1, at1).at(i2, nowhere))
+	mustAppend(t, s, []domain.Event{c1}, positions{}.at(c1, at1))
+	wantFresh(false, positions{}.at(i1, at1))
+	wantFresh(false, positions{}.at(i1, nowhere))
+	wantFresh(true, positions{}.at(i1, wantAggregate(t, s, aggregate(i1), i1, c1)))
+}

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error)
 	Append(ctx context.Context, events []domain.Event, expected map[domain.StreamID]domain.Position) (uint64, error)
+	Fresh(ctx context.Context, loaded map[domain.StreamID]domain.Position) (bool, error)
 	OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error)
 	LastSequence(ctx context.Context) (uint64, error)
 }
@@ -42,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AggregatesAreIsolated", testIsolation},
 		{"OrganizationEvents", testOrganizationEvents},
 		{"MissingExpectationIsAnError", testMissingExpectation},
+		{"FreshSaysWhetherAggregatesMoved", testFresh},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
