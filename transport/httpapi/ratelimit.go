@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"hash/maphash"
 	"net/http"
@@ -41,10 +42,14 @@ type limiterShard struct {
 	buckets *simplelru.LRU[string, *bucket]
 }
 
-// bucket holds tokens as of at.
+// bucket holds tokens as of at. held counts the tokens reserved by
+// operations still running (FailureLimiter); settled is closed, and
+// replaced, each time one of them ends, to wake who waits for it.
 type bucket struct {
-	tokens float64
-	at     time.Time
+	tokens  float64
+	at      time.Time
+	held    int
+	settled chan struct{}
 }
 
 func newKeyedLimiter(perSecond float64, burst int) *keyedLimiter {
@@ -88,15 +93,52 @@ func (l *keyedLimiter) take(key string, n int, now time.Time) (ok bool, wait tim
 	return true, 0
 }
 
-// give returns n tokens to key's bucket, up to the burst. A bucket
-// forgotten meanwhile would be full anyway.
-func (l *keyedLimiter) give(key string, n int, now time.Time) {
+// reserve takes one token of key's bucket for an operation that settles
+// it later. When the bucket is empty only because of operations still
+// running, it says so with a channel closed when one of them settles: their
+// tokens may come back, so the caller may wait rather than be refused.
+func (l *keyedLimiter) reserve(key string, now time.Time) (ok bool, wait time.Duration, settled <-chan struct{}) {
 	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, found := s.buckets.Peek(key); found {
-		l.refill(b, now)
-		b.tokens = min(l.burst, b.tokens+float64(n))
+	b, found := s.buckets.Get(key)
+	if !found {
+		b = &bucket{tokens: l.burst, at: now}
+		s.buckets.Add(key, b)
+	}
+	l.refill(b, now)
+	if b.tokens >= 1 {
+		b.tokens--
+		b.held++
+		return true, 0, nil
+	}
+	wait = time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+	if b.held == 0 {
+		return false, wait, nil
+	}
+	if b.settled == nil {
+		b.settled = make(chan struct{})
+	}
+	return false, wait, b.settled
+}
+
+// settle ends a reservation of key, giving its token back when refund.
+func (l *keyedLimiter) settle(key string, refund bool, now time.Time) {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, found := s.buckets.Peek(key)
+	if !found {
+		return // forgotten meanwhile: it would be full anyway
+	}
+	l.refill(b, now)
+	if refund {
+		b.tokens = min(l.burst, b.tokens+1)
+	}
+	b.held = max(b.held-1, 0)
+	if b.settled != nil {
+		close(b.settled)
+		b.settled = nil
 	}
 }
 
@@ -117,19 +159,43 @@ func NewFailureLimiter(perMinute float64, burst int) *FailureLimiter {
 // limited runs a token-guessable operation under the failure limiter. A
 // failure is reserved before op reads the store, so that concurrent guesses
 // cannot outrun the burst, and given back unless op failed with a domain
-// error (no such invitation, already accepted, ...). A client over its
-// limit is refused even with the right token, so guessing never pays; the
-// price is that no more than the burst of one client's look-ups run at once.
+// error (no such invitation, already accepted, ...). A client whose tokens
+// are all reserved by its own operations still running waits for them to
+// settle (at most maxSettleWait): the right token is not refused because
+// many arrived at once. A client over its limit is refused even with the
+// right token, so guessing never pays.
 func (s *server) limited(r *http.Request, op func() error) error {
 	client := s.clientKey(r)
-	if ok, wait := s.Limiter.take(client, 1, s.Now()); !ok {
-		return rateLimited("Too many failed attempts from this address; retry later.", wait)
+	if err := s.reserveFailure(r.Context(), client); err != nil {
+		return err
 	}
 	err := op()
-	if de := (*domain.Error)(nil); !errors.As(err, &de) {
-		s.Limiter.give(client, 1, s.Now())
-	}
+	var de *domain.Error
+	s.Limiter.settle(client, !errors.As(err, &de), s.Now())
 	return err
+}
+
+// maxSettleWait bounds how long a request waits for the same client's
+// operations to settle before it is refused.
+const maxSettleWait = 2 * time.Second
+
+func (s *server) reserveFailure(ctx context.Context, client string) error {
+	ctx, cancel := context.WithTimeout(ctx, maxSettleWait)
+	defer cancel()
+	for {
+		ok, wait, settled := s.Limiter.reserve(client, s.Now())
+		if ok {
+			return nil
+		}
+		if settled == nil {
+			return rateLimited("Too many failed attempts from this address; retry later.", wait)
+		}
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return rateLimited("Too many failed attempts from this address; retry later.", wait)
+		}
+	}
 }
 
 // InviteLimiter limits the invitations an organization creates per hour,
