@@ -73,6 +73,23 @@ func (l *keyedLimiter) refill(b *bucket, now time.Time) {
 	}
 }
 
+// current is key's bucket as of now, a full one for a key not seen (or
+// forgotten). s.mu is held.
+func (l *keyedLimiter) current(s *limiterShard, key string, now time.Time) *bucket {
+	b, found := s.buckets.Get(key)
+	if !found {
+		b = &bucket{tokens: l.burst, at: now}
+		s.buckets.Add(key, b)
+	}
+	l.refill(b, now)
+	return b
+}
+
+// until is how long until b holds n tokens (is full, for more than the burst).
+func (l *keyedLimiter) until(b *bucket, n int) time.Duration {
+	return time.Duration((min(float64(n), l.burst) - b.tokens) / l.perSecond * float64(time.Second))
+}
+
 // take spends n tokens of key's bucket, or, when it holds fewer, spends
 // nothing and says how long until it holds them (or is full, for more than
 // the burst).
@@ -80,14 +97,9 @@ func (l *keyedLimiter) take(key string, n int, now time.Time) (ok bool, wait tim
 	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, found := s.buckets.Get(key)
-	if !found {
-		b = &bucket{tokens: l.burst, at: now}
-		s.buckets.Add(key, b)
-	}
-	l.refill(b, now)
+	b := l.current(s, key, now)
 	if b.tokens < float64(n) {
-		return false, time.Duration((min(float64(n), l.burst) - b.tokens) / l.perSecond * float64(time.Second))
+		return false, l.until(b, n)
 	}
 	b.tokens -= float64(n)
 	return true, 0
@@ -101,18 +113,13 @@ func (l *keyedLimiter) reserve(key string, now time.Time) (ok bool, wait time.Du
 	s := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, found := s.buckets.Get(key)
-	if !found {
-		b = &bucket{tokens: l.burst, at: now}
-		s.buckets.Add(key, b)
-	}
-	l.refill(b, now)
+	b := l.current(s, key, now)
 	if b.tokens >= 1 {
 		b.tokens--
 		b.held++
 		return true, 0, nil
 	}
-	wait = time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second))
+	wait = l.until(b, 1)
 	if b.held == 0 {
 		return false, wait, nil
 	}
