@@ -34,6 +34,7 @@ type config struct {
 	lagRate              int
 	lagBatch             bool
 	rebuildEvents        int
+	writeHistory         int
 	rebuildServiceEvents int
 	memoryInvitations    int
 	memorySettle         time.Duration
@@ -71,6 +72,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.lagRate, "lag-rate", 2000, "commands per second offered in the lag step (each a create: invitation.created and email.reserved)")
 	fs.BoolVar(&c.lagBatch, "lag-batch", false, "lag step: append each command as the service does, one atomic batch, instead of two plain publishes (an R1 file stream cannot take 2,000 batches a second)")
 	fs.IntVar(&c.rebuildEvents, "rebuild-events", 1_000_000, "events in the stream the rebuild step replays")
+	fs.IntVar(&c.writeHistory, "write-history", 0, "events of other organizations put in the service's stream before it starts (in-process only), so that every step runs on a stream that long")
 	fs.IntVar(&c.rebuildServiceEvents, "rebuild-service-events", 100_000, "events the service's own catch-up path (durable consumer, batches of up to 256 events) replays into Redis; 0 skips it")
 	fs.IntVar(&c.memoryInvitations, "memory-invitations", 100_000, "invitations loaded by the memory step")
 	fs.DurationVar(&c.memorySettle, "memory-settle", 15*time.Second, "memory step: wait this long before each RSS reading, for JetStream's block caches (kept 10s after their last use) to expire")
@@ -120,6 +122,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	if c.rebuildEvents < 10 || c.rebuildEvents > 100_000_000 {
 		errs = append(errs, errors.New("--rebuild-events must be from 10 to 100000000"))
 	}
+	if c.writeHistory < 0 || c.writeHistory > 100_000_000 {
+		errs = append(errs, errors.New("--write-history must be from 0 to 100000000"))
+	}
 	if c.rebuildServiceEvents < 0 {
 		errs = append(errs, errors.New("--rebuild-service-events must not be negative"))
 	}
@@ -140,6 +145,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 			errs = append(errs, errors.New("--url needs --jwt-secret, to mint tokens"))
 		}
 		c.syncAlways = false // the running server's setting, unknown here
+		if c.writeHistory > 0 {
+			errs = append(errs, errors.New("--write-history needs the in-process service (no --url)"))
+		}
 	} else if c.natsURL != "" {
 		errs = append(errs, errors.New("--nats-url goes with --url; without it the tool starts its own JetStream"))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/internal/signing"
 	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
@@ -43,7 +44,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 	n := b.cfg.rebuildEvents
 
 	b.logf("  filling a stream with %d events", n)
-	fill, err := fillStream(ctx, sc, n)
+	fill, err := fillStream(ctx, sc.nc, sc.keys.Signer, n)
 	if err != nil {
 		return err
 	}
@@ -125,11 +126,12 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 	return nil
 }
 
-// fillStream publishes n events asynchronously and returns the rate.
-func fillStream(ctx context.Context, sc *scratchJetStream, n int) (float64, error) {
+// fillStream publishes n events signed by signer asynchronously into an
+// empty stream and returns the rate.
+func fillStream(ctx context.Context, nc *nats.Conn, signer *signing.Signer, n int) (float64, error) {
 	var failed atomic.Int64
 	var firstErr atomic.Value
-	js, err := jetstream.New(sc.nc, jetstream.WithPublishAsyncMaxPending(4096),
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
 			failed.Add(1)
 			firstErr.CompareAndSwap(nil, err)
@@ -143,7 +145,7 @@ func fillStream(ctx context.Context, sc *scratchJetStream, n int) (float64, erro
 			return 0, err
 		}
 		for {
-			_, err := js.PublishMsgAsync(eventstore.SignedMsg(sc.keys.Signer, subject, data))
+			_, err := js.PublishMsgAsync(eventstore.SignedMsg(signer, subject, data))
 			if err == nil {
 				break
 			}

@@ -122,7 +122,7 @@ func (b *bench) stepCreate(ctx context.Context) error {
 			}
 		}
 		counters := make([]int, c)
-		svc, retries, batches := b.writeLoad(ctx, "create_invitations", func() result {
+		svc, stats := b.writeLoad(ctx, "create_invitations", func() result {
 			return b.profiled(profileName("create", c), func() result {
 				return closedLoop(ctx, c, b.cfg.duration, func(ctx context.Context, w int) error {
 					counters[w]++
@@ -141,9 +141,9 @@ func (b *bench) stepCreate(ctx context.Context) error {
 		if c == 64 {
 			checks = append(checks, ratioCheck(value, rawM, 0.5))
 		}
-		b.add("create", name, value, &rawM, joinNotes(retries, errNote(svc, raw)), checks...)
+		b.add("create", name, value, &rawM, joinNotes(stats.retries, errNote(svc, raw)), checks...)
 		b.add("create", name+" (vs the batch it appends)", value, &batchM, errNote(batch))
-		b.addBatches("create", name, batches)
+		b.addWriteStats("create", name, stats)
 	}
 	return nil
 }
@@ -193,7 +193,7 @@ func (b *bench) stepAccept(ctx context.Context) error {
 			}
 		}
 		var next atomic.Int64
-		svc, retries, batches := b.writeLoad(ctx, "accept_invitation", func() result {
+		svc, stats := b.writeLoad(ctx, "accept_invitation", func() result {
 			return b.profiled(profileName("accept", c), func() result {
 				return closedLoop(ctx, c, b.cfg.duration, func(ctx context.Context, _ int) error {
 					i := int(next.Add(1)) - 1
@@ -206,23 +206,24 @@ func (b *bench) stepAccept(ctx context.Context) error {
 			})
 		})
 		raw := b.rawPublish(ctx, c)
-		note := joinNotes(retries, errNote(svc, raw))
+		note := joinNotes(stats.retries, errNote(svc, raw))
 		if svc.exhausted {
 			note = joinNotes(fmt.Sprintf("used all %d invitations made for the step; measured over %s", len(invs), svc.elapsed.Round(time.Millisecond)), note)
 		}
 		value, rawM := rateMeasure("POST accept by token", svc), rateMeasure("raw js.Publish", raw)
 		b.add("accept", fmt.Sprintf("accept, %d clients", c), value, &rawM, note)
-		b.addBatches("accept", fmt.Sprintf("accept, %d clients", c), batches)
+		b.addWriteStats("accept", fmt.Sprintf("accept, %d clients", c), stats)
 	}
 	return nil
 }
 
 // serviceCounters are what a write step reads from the service's /metrics:
 // commands of one kind ended (all outcomes), the attempts they repeated,
-// and the event store's batches by the appends they held.
+// the event store's batches by the appends they held, and the CPU time
+// the service's process has used.
 type serviceCounters struct {
-	done, retries float64
-	batches       batchHistogram
+	done, retries, cpuSeconds float64
+	batches                   batchHistogram
 }
 
 // batchHistogram is invitesvc_eventstore_batch_appends: batches committed,
@@ -251,6 +252,8 @@ func (b *bench) serviceCounters(ctx context.Context, command string) (serviceCou
 				c.batches.sum = v
 			case name == "invitesvc_eventstore_batch_appends_count":
 				c.batches.count = v
+			case name == "process_cpu_seconds_total":
+				c.cpuSeconds = v
 			}
 			continue
 		}
@@ -315,27 +318,44 @@ func (h batchHistogram) String() string {
 	return fmt.Sprintf("%.0f batches, commands a batch %s", h.count, strings.Join(parts, ", "))
 }
 
-// writeLoad runs load and reads what the service's metrics say of it: how
-// many attempts its commands repeated (lost races), and how many commands
-// shared each batch.
-func (b *bench) writeLoad(ctx context.Context, command string, load func() result) (r result, retries string, batches batchHistogram) {
-	before, err0 := b.serviceCounters(ctx, command)
-	r = load()
-	after, err1 := b.serviceCounters(ctx, command)
-	if err0 != nil || err1 != nil || after.done <= before.done {
-		return r, "", batchHistogram{}
-	}
-	retries = fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races)", after.done-before.done, after.retries-before.retries)
-	return r, retries, after.batches.since(before.batches)
+// writeStats are what the service's metrics say of a write load.
+type writeStats struct {
+	retries string // commands done and the attempts they repeated (lost races)
+	batches batchHistogram
+	// cpuPerCommand is the service process's CPU time over the commands
+	// done; 0 when unknown.
+	cpuPerCommand time.Duration
 }
 
-// addBatches records the batches a write load had the event store commit,
-// when the service reports them.
-func (b *bench) addBatches(step, name string, h batchHistogram) {
-	if h.count <= 0 {
-		return
+// writeLoad runs load and reads what the service's metrics say of it.
+func (b *bench) writeLoad(ctx context.Context, command string, load func() result) (result, writeStats) {
+	before, err0 := b.serviceCounters(ctx, command)
+	r := load()
+	after, err1 := b.serviceCounters(ctx, command)
+	done := after.done - before.done
+	if err0 != nil || err1 != nil || done <= 0 {
+		return r, writeStats{}
 	}
-	b.add(step, name+": commands a batch", valueMeasure("mean", h.sum/h.count, "commands/batch"), nil, h.String())
+	return r, writeStats{
+		retries:       fmt.Sprintf("%.0f commands repeated %.0f attempts (lost races)", done, after.retries-before.retries),
+		batches:       after.batches.since(before.batches),
+		cpuPerCommand: time.Duration((after.cpuSeconds - before.cpuSeconds) / done * float64(time.Second)),
+	}
+}
+
+// addWriteStats records how many commands shared a batch and the CPU a
+// command cost, when the service reports them.
+func (b *bench) addWriteStats(step, name string, s writeStats) {
+	if h := s.batches; h.count > 0 {
+		b.add(step, name+": commands a batch", valueMeasure("mean", h.sum/h.count, "commands/batch"), nil, h.String())
+	}
+	if s.cpuPerCommand > 0 {
+		whose := "the service's process (process_cpu_seconds_total): the service and its embedded JetStream server"
+		if !b.cfg.remote() {
+			whose = "this process (process_cpu_seconds_total), which runs the service, its JetStream server and the load's HTTP clients; not Redis"
+		}
+		b.add(step, name+": CPU a command", valueMeasure("CPU time / commands", float64(s.cpuPerCommand)/float64(time.Millisecond), "ms"), nil, whose)
+	}
 }
 
 // joinNotes joins the notes that are not empty.
