@@ -20,7 +20,8 @@ import (
 func TestSmoke(t *testing.T) {
 	testkit.NeedsServers(t)
 	args := []string{"--duration", "100ms", "--clients", "1,2", "--read-invitations", "100", "--lag-rate", "100",
-		"--rebuild-events", "2000", "--rebuild-service-events", "500", "--memory-invitations", "300", "--memory-settle", "0s"}
+		"--rebuild-events", "2000", "--rebuild-service-events", "500", "--memory-invitations", "300", "--memory-settle", "0s",
+		"--write-history", "1000"}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		args = append(args, "--redis-url", u) // keys under a prefix of their own, deleted at the end
 	} else if _, err := exec.LookPath("redis-server"); err != nil {
@@ -58,7 +59,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("the table has no row %q", f.Figure)
 		}
 	}
-	want := map[string]int{"create": 6, "accept": 4, "lookup": 4, "list": 4, "lag": 2, "rebuild": 6, "memory": 4}
+	want := map[string]int{"setup": 1, "create": 8, "accept": 6, "lookup": 4, "list": 4, "lag": 2, "rebuild": 6, "memory": 4}
 	for step, n := range want {
 		if steps[step] != n {
 			t.Errorf("step %s: %d figures, want %d", step, steps[step], n)
@@ -77,6 +78,8 @@ func TestFlags(t *testing.T) {
 		{"--url", "http://127.0.0.1:1"},      // no --jwt-secret
 		{"--nats-url", "nats://127.0.0.1:1"}, // without --url
 		{"--list-limit", "5"},
+		{"--write-history", "-1"},
+		{"--url", "http://127.0.0.1:1", "--jwt-secret", "s", "--write-history", "10"}, // the history needs the in-process service
 	} {
 		if _, err := parse(args, io.Discard); err == nil {
 			t.Errorf("%v: accepted", args)
