@@ -41,7 +41,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 		if inv.Role.Privileged() && !cmd.MayManagePrivileged {
 			return decision{}, domain.ErrForbidden
 		}
-		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email)
+		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email, inv.EmailHMAC)
 		if err != nil {
 			return decision{}, err
 		}
