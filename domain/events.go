@@ -146,8 +146,8 @@ type MembershipAdded struct {
 	EmailSealed    *Sealed `json:"email_sealed,omitempty"`
 	EmailErased    bool    `json:"-"`
 	Role           Role    `json:"role"`
-	InvitationID   string `json:"invitation_id"`
-	Actor          string `json:"actor"`
+	InvitationID   string  `json:"invitation_id"`
+	Actor          string  `json:"actor"`
 }
 
 type MembershipRemoved struct {

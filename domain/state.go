@@ -68,21 +68,21 @@ type Invitation struct {
 	// Email is the address, empty once erased (EmailErased); EmailHMAC its
 	// keyed identifier, which outlives it; KeyGeneration the data key it is
 	// sealed under (see Sealed).
-	Email          string
-	EmailHMAC      string
-	EmailErased    bool
-	KeyGeneration  int
-	Role           Role
-	TokenSHA256    string
-	CreatedAt      time.Time
-	CreatedBy      string
-	ExpiresAt      time.Time
-	AcceptedAt     time.Time
-	AcceptedBy     string
-	CancelledAt    time.Time
-	CancelledBy    string
-	ExpiredEvent   bool // an invitation.expired event was recorded
-	Version        int
+	Email         string
+	EmailHMAC     string
+	EmailErased   bool
+	KeyGeneration int
+	Role          Role
+	TokenSHA256   string
+	CreatedAt     time.Time
+	CreatedBy     string
+	ExpiresAt     time.Time
+	AcceptedAt    time.Time
+	AcceptedBy    string
+	CancelledAt   time.Time
+	CancelledBy   string
+	ExpiredEvent  bool // an invitation.expired event was recorded
+	Version       int
 }
 
 // Exists reports whether the invitation was ever created.
