@@ -55,7 +55,7 @@ func BenchmarkProjectCreated(b *testing.B) {
 		events[i] = benchEvent(b, i)
 	}
 	store := projections.NewMemoryStore()
-	p := projections.NewProjector(store, projections.AddressesInClear{}, quiet())
+	p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i, data := range events {
