@@ -95,8 +95,8 @@ func readWalkThrough(t *testing.T) walkThroughSteps {
 			}
 		}
 	})
-	if !slices.Equal(names, []string{"B", "DATA"}) {
-		t.Fatalf("the walk-through sets %q; this test knows how to set B (the API's base URL) and DATA (the data directory)", names)
+	if !slices.Equal(names, []string{"B", "JWT_SECRET_FILE"}) {
+		t.Fatalf("the walk-through sets %q; this test knows how to set B (the API's base URL) and JWT_SECRET_FILE (dev mode's secret)", names)
 	}
 	if b, err := url.Parse(steps.vars["B"]); err != nil || b.Scheme != "http" || b.Path != "/api/v1" {
 		t.Fatalf("B=%s is not the service's http://ADDRESS/api/v1", steps.vars["B"])
@@ -112,7 +112,7 @@ func (s walkThroughSteps) script(addr, dataDir, exportLine string) string {
 		"set -euo pipefail",
 		exportLine,
 		fmt.Sprintf("B='http://%s/api/v1'", addr),
-		fmt.Sprintf("DATA='%s'", dataDir),
+		fmt.Sprintf("JWT_SECRET_FILE='%s'", filepath.Join(dataDir, "dev-jwt-secret")),
 		s.commands,
 	}, "\n")
 }
