@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -131,7 +130,7 @@ func startDevService(t *testing.T) devService {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/invitesvc").CombinedOutput(); err != nil {
 		t.Fatalf("build invitesvc: %v\n%s", err, out)
 	}
-	svc := devService{addr: freeAddr(t), dataDir: t.TempDir()}
+	svc := devService{addr: testkit.FreeAddr(t), dataDir: t.TempDir()}
 	var output testkit.Buffer
 	cmd := exec.Command(bin, "--http-addr", svc.addr, "--data-dir", svc.dataDir)
 	cmd.Env = newcomersEnv()
@@ -179,16 +178,6 @@ func newcomersEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "INVITESVC_") || strings.HasPrefix(kv, "INVITECTL_")
 	})
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func runScript(t *testing.T, run int, script string, rec *recorder) string {
