@@ -40,9 +40,12 @@ func CheckOrigin(origin string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return fmt.Errorf("%q is not an origin such as https://console.example.com (http or https, a host, an optional port)", origin)
 	}
-	for _, c := range []byte(u.Host) {
-		if c >= 0x80 {
+	for _, c := range []byte(u.Hostname()) {
+		switch {
+		case c >= 0x80:
 			return fmt.Errorf("%q: write the host in its A-label form (xn--...), as browsers send it", origin)
+		case !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:", rune(c)):
+			return fmt.Errorf("%q: a host has letters, digits, dots and hyphens only (no wildcard: origins are compared exactly)", origin)
 		}
 	}
 	host := strings.ToLower(u.Host)

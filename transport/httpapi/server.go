@@ -57,7 +57,9 @@ func New(d Deps) http.Handler {
 	m := newMetrics(d.Metrics)
 	api := r.PathPrefix("/api/v1").Subrouter()
 	// Every route that answers GET answers HEAD with the same handler:
-	// net/http sends its headers and drops the body (RFC 9110 section 9.3.2).
+	// net/http sends its headers and drops the body (RFC 9110 section
+	// 9.3.2). gzhttp compresses no HEAD answer (for a bug of nginx,
+	// golang.org/issue/5522): it describes the uncompressed one.
 	route := func(path string, methods map[string]handlerFunc) {
 		if get, ok := methods[http.MethodGet]; ok {
 			methods[http.MethodHead] = get
