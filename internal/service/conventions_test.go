@@ -269,14 +269,7 @@ func TestCORS(t *testing.T) {
 func TestCompressionOverTheWire(t *testing.T) {
 	s := startStack(t, "")
 	s.register("acme")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := service.NewHTTPServer(s.svc.Handler)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	conn, err := net.Dial("tcp", l.Addr().String())
+	conn, err := net.Dial("tcp", s.serveTCP())
 	if err != nil {
 		t.Fatal(err)
 	}
