@@ -38,6 +38,7 @@ const (
 	RootMalformedRequest                       ErrorCode = "root.malformed_request"
 	RootMethodNotAllowed                       ErrorCode = "root.method_not_allowed"
 	RootNotFound                               ErrorCode = "root.not_found"
+	RootPreconditionFailed                     ErrorCode = "root.precondition_failed"
 	RootRateLimited                            ErrorCode = "root.rate_limited"
 	RootRequestHeadersTooLarge                 ErrorCode = "root.request_headers_too_large"
 	RootRequestTooLarge                        ErrorCode = "root.request_too_large"
@@ -83,6 +84,8 @@ func (e ErrorCode) Valid() bool {
 	case RootMethodNotAllowed:
 		return true
 	case RootNotFound:
+		return true
+	case RootPreconditionFailed:
 		return true
 	case RootRateLimited:
 		return true
@@ -801,6 +804,12 @@ type EventTypeFilter = EventType
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // InvitationStatusFilter defines model for InvitationStatusFilter.
 type InvitationStatusFilter string
 
@@ -874,6 +883,11 @@ type NotFound = ErrorEnvelope
 // Examples: {"errors":[{"code":"organization.invitation_not_found","fields":["invitation_token"],"message":"Invitation not found."}]}
 type PayloadTooLarge = ErrorEnvelope
 
+// PreconditionFailed The body of every 4xx and 5xx answer of `/api/v1`; the `X-Error-Codes` header lists the same codes. Each error response narrows `code` to its own codes, in keywords next to its `$ref` to this schema.
+//
+// Examples: {"errors":[{"code":"organization.invitation_not_found","fields":["invitation_token"],"message":"Invitation not found."}]}
+type PreconditionFailed = ErrorEnvelope
+
 // TooManyRequests The body of every 4xx and 5xx answer of `/api/v1`; the `X-Error-Codes` header lists the same codes. Each error response narrows `code` to its own codes, in keywords next to its `$ref` to this schema.
 //
 // Examples: {"errors":[{"code":"organization.invitation_not_found","fields":["invitation_token"],"message":"Invitation not found."}]}
@@ -914,12 +928,24 @@ type AcceptInvitationByTokenParams struct {
 
 // GetOrganizationParams defines parameters for GetOrganization.
 type GetOrganizationParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
 
 // PutOrganizationParams defines parameters for PutOrganization.
 type PutOrganizationParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
@@ -979,12 +1005,24 @@ type CreateInvitationsParams struct {
 
 // CancelInvitationParams defines parameters for CancelInvitation.
 type CancelInvitationParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
 
 // GetInvitationParams defines parameters for GetInvitation.
 type GetInvitationParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
@@ -1003,6 +1041,12 @@ type ListInvitationEventsParams struct {
 
 // ResendInvitationParams defines parameters for ResendInvitation.
 type ResendInvitationParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
@@ -1024,6 +1068,24 @@ type ListMembersParams struct {
 
 // RemoveMemberParams defines parameters for RemoveMember.
 type RemoveMemberParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
+	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
+	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
+}
+
+// GetMemberParams defines parameters for GetMember.
+type GetMemberParams struct {
+	// IfMatch `*` or a list of entity-tags (the `ETag` of an earlier answer). The request is carried out only if the resource's state is one of them (`*`: it exists); else `412 root.precondition_failed` and nothing is changed. Weak tags (`W/`) never match. Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IfNoneMatch `*` or a list of entity-tags (weak ones compare by their tag). On a read: when the resource's state is one of them, `304` without a body. On a change: `412 root.precondition_failed` and nothing changed (`*`: when the resource exists). Not `*` or a list of entity-tags: `400 root.invalid_parameter`.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+
 	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
@@ -1490,6 +1552,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /organizations/{organization_id}/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, organizationID OrganizationID, userID UserID, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMember Read a member
+	//
+	// Needs `org.read` and `org.user.read`. Its `ETag` is what `If-Match` on removing the member names.
+	//
+	// Corresponds with GET /organizations/{organization_id}/members/{user_id} (the `GetMember` operationId).
+	GetMember(ctx context.Context, organizationID OrganizationID, userID UserID, params *GetMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetOpenAPIDocument This document
@@ -1808,6 +1877,23 @@ func (c *Client) RemoveMember(ctx context.Context, organizationID OrganizationID
 	return c.Client.Do(req)
 }
 
+// GetMember Read a member
+//
+// Needs `org.read` and `org.user.read`. Its `ETag` is what `If-Match` on removing the member names.
+//
+// Corresponds with GET /organizations/{organization_id}/members/{user_id} (the `GetMember` operationId).
+func (c *Client) GetMember(ctx context.Context, organizationID OrganizationID, userID UserID, params *GetMemberParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMemberRequest(c.Server, organizationID, userID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewGetOpenAPIDocumentRequest constructs an http.Request for the GetOpenAPIDocument method
 func NewGetOpenAPIDocumentRequest(server string, params *GetOpenAPIDocumentParams) (*http.Request, error) {
 	var err error
@@ -1981,15 +2067,37 @@ func NewGetOrganizationRequest(server string, organizationID OrganizationID, par
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -2043,15 +2151,37 @@ func NewPutOrganizationRequestWithBody(server string, organizationID Organizatio
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -2420,15 +2550,37 @@ func NewCancelInvitationRequest(server string, organizationID OrganizationID, in
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -2476,15 +2628,37 @@ func NewGetInvitationRequest(server string, organizationID OrganizationID, invit
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -2657,15 +2831,37 @@ func NewResendInvitationRequestWithBody(server string, organizationID Organizati
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -2813,15 +3009,115 @@ func NewRemoveMemberRequest(server string, organizationID OrganizationID, userID
 
 	if params != nil {
 
-		if params.XRequestID != nil {
+		if params.IfMatch != nil {
 			var headerParam0 string
 
-			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam0)
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetMemberRequest constructs an http.Request for the GetMember method
+func NewGetMemberRequest(server string, organizationID OrganizationID, userID UserID, params *GetMemberParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "organization_id", organizationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "user_id", userID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -3032,6 +3328,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /organizations/{organization_id}/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMemberWithResponse(ctx context.Context, organizationID OrganizationID, userID UserID, params *RemoveMemberParams, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
+
+	// GetMemberWithResponse Read a member
+	//
+	// Needs `org.read` and `org.user.read`. Its `ETag` is what `If-Match` on removing the member names.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /organizations/{organization_id}/members/{user_id} (the `GetMember` operationId).
+	GetMemberWithResponse(ctx context.Context, organizationID OrganizationID, userID UserID, params *GetMemberParams, reqEditors ...RequestEditorFn) (*GetMemberResponse, error)
 }
 
 // GetOpenAPIDocumentResponse200Headers the declared response headers of an HTTP 200 response for GetOpenAPIDocument
@@ -3041,8 +3346,9 @@ type GetOpenAPIDocumentResponse200Headers struct {
 
 // GetOpenAPIDocumentResponse500Headers the declared response headers of an HTTP 500 response for GetOpenAPIDocument
 type GetOpenAPIDocumentResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type GetOpenAPIDocumentResponse struct {
@@ -3107,33 +3413,38 @@ func (r GetOpenAPIDocumentResponse) ContentType() string {
 
 // GetInvitationByTokenResponse200Headers the declared response headers of an HTTP 200 response for GetInvitationByToken
 type GetInvitationByTokenResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // GetInvitationByTokenResponse404Headers the declared response headers of an HTTP 404 response for GetInvitationByToken
 type GetInvitationByTokenResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationByTokenResponse429Headers the declared response headers of an HTTP 429 response for GetInvitationByToken
 type GetInvitationByTokenResponse429Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationByTokenResponse500Headers the declared response headers of an HTTP 500 response for GetInvitationByToken
 type GetInvitationByTokenResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationByTokenResponse503Headers the declared response headers of an HTTP 503 response for GetInvitationByToken
 type GetInvitationByTokenResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type GetInvitationByTokenResponse struct {
@@ -3217,17 +3528,20 @@ func (r GetInvitationByTokenResponse) ContentType() string {
 
 // AcceptInvitationByTokenResponse200Headers the declared response headers of an HTTP 200 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse400Headers the declared response headers of an HTTP 400 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse401Headers the declared response headers of an HTTP 401 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -3235,47 +3549,54 @@ type AcceptInvitationByTokenResponse401Headers struct {
 
 // AcceptInvitationByTokenResponse403Headers the declared response headers of an HTTP 403 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse404Headers the declared response headers of an HTTP 404 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse409Headers the declared response headers of an HTTP 409 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse409Headers struct {
-	RetryAfter  *int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   *int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse410Headers the declared response headers of an HTTP 410 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse410Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse429Headers the declared response headers of an HTTP 429 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse429Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse500Headers the declared response headers of an HTTP 500 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByTokenResponse503Headers the declared response headers of an HTTP 503 response for AcceptInvitationByToken
 type AcceptInvitationByTokenResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type AcceptInvitationByTokenResponse struct {
@@ -3404,17 +3725,28 @@ func (r AcceptInvitationByTokenResponse) ContentType() string {
 
 // GetOrganizationResponse200Headers the declared response headers of an HTTP 200 response for GetOrganization
 type GetOrganizationResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	ETag         string
+	XRequestID   string
+}
+
+// GetOrganizationResponse304Headers the declared response headers of an HTTP 304 response for GetOrganization
+type GetOrganizationResponse304Headers struct {
+	CacheControl string
+	ETag         string
+	XRequestID   string
 }
 
 // GetOrganizationResponse400Headers the declared response headers of an HTTP 400 response for GetOrganization
 type GetOrganizationResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetOrganizationResponse401Headers the declared response headers of an HTTP 401 response for GetOrganization
 type GetOrganizationResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -3422,27 +3754,38 @@ type GetOrganizationResponse401Headers struct {
 
 // GetOrganizationResponse403Headers the declared response headers of an HTTP 403 response for GetOrganization
 type GetOrganizationResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetOrganizationResponse404Headers the declared response headers of an HTTP 404 response for GetOrganization
 type GetOrganizationResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetOrganizationResponse412Headers the declared response headers of an HTTP 412 response for GetOrganization
+type GetOrganizationResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetOrganizationResponse500Headers the declared response headers of an HTTP 500 response for GetOrganization
 type GetOrganizationResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetOrganizationResponse503Headers the declared response headers of an HTTP 503 response for GetOrganization
 type GetOrganizationResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type GetOrganizationResponse struct {
@@ -3458,12 +3801,16 @@ type GetOrganizationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOrganizationResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetOrganizationResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetOrganizationResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3472,6 +3819,8 @@ type GetOrganizationResponse struct {
 	Headers403 *GetOrganizationResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetOrganizationResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *GetOrganizationResponse412Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetOrganizationResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -3501,6 +3850,11 @@ func (r GetOrganizationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetOrganizationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r GetOrganizationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3544,22 +3898,28 @@ func (r GetOrganizationResponse) ContentType() string {
 
 // PutOrganizationResponse200Headers the declared response headers of an HTTP 200 response for PutOrganization
 type PutOrganizationResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	ETag         string
+	XRequestID   string
 }
 
 // PutOrganizationResponse201Headers the declared response headers of an HTTP 201 response for PutOrganization
 type PutOrganizationResponse201Headers struct {
-	XRequestID string
+	CacheControl string
+	ETag         string
+	XRequestID   string
 }
 
 // PutOrganizationResponse400Headers the declared response headers of an HTTP 400 response for PutOrganization
 type PutOrganizationResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse401Headers the declared response headers of an HTTP 401 response for PutOrganization
 type PutOrganizationResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -3567,40 +3927,53 @@ type PutOrganizationResponse401Headers struct {
 
 // PutOrganizationResponse403Headers the declared response headers of an HTTP 403 response for PutOrganization
 type PutOrganizationResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse409Headers the declared response headers of an HTTP 409 response for PutOrganization
 type PutOrganizationResponse409Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// PutOrganizationResponse412Headers the declared response headers of an HTTP 412 response for PutOrganization
+type PutOrganizationResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse413Headers the declared response headers of an HTTP 413 response for PutOrganization
 type PutOrganizationResponse413Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse415Headers the declared response headers of an HTTP 415 response for PutOrganization
 type PutOrganizationResponse415Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse500Headers the declared response headers of an HTTP 500 response for PutOrganization
 type PutOrganizationResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // PutOrganizationResponse503Headers the declared response headers of an HTTP 503 response for PutOrganization
 type PutOrganizationResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type PutOrganizationResponse struct {
@@ -3618,6 +3991,8 @@ type PutOrganizationResponse struct {
 	JSON403 *Forbidden
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *ConcurrentModification
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -3638,6 +4013,8 @@ type PutOrganizationResponse struct {
 	Headers403 *PutOrganizationResponse403Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *PutOrganizationResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *PutOrganizationResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *PutOrganizationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -3676,6 +4053,11 @@ func (r PutOrganizationResponse) GetJSON403() *Forbidden {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r PutOrganizationResponse) GetJSON409() *ConcurrentModification {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r PutOrganizationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -3729,17 +4111,20 @@ func (r PutOrganizationResponse) ContentType() string {
 
 // ListOrganizationEventsResponse200Headers the declared response headers of an HTTP 200 response for ListOrganizationEvents
 type ListOrganizationEventsResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // ListOrganizationEventsResponse400Headers the declared response headers of an HTTP 400 response for ListOrganizationEvents
 type ListOrganizationEventsResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListOrganizationEventsResponse401Headers the declared response headers of an HTTP 401 response for ListOrganizationEvents
 type ListOrganizationEventsResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -3747,27 +4132,31 @@ type ListOrganizationEventsResponse401Headers struct {
 
 // ListOrganizationEventsResponse403Headers the declared response headers of an HTTP 403 response for ListOrganizationEvents
 type ListOrganizationEventsResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListOrganizationEventsResponse404Headers the declared response headers of an HTTP 404 response for ListOrganizationEvents
 type ListOrganizationEventsResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListOrganizationEventsResponse500Headers the declared response headers of an HTTP 500 response for ListOrganizationEvents
 type ListOrganizationEventsResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListOrganizationEventsResponse503Headers the declared response headers of an HTTP 503 response for ListOrganizationEvents
 type ListOrganizationEventsResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type ListOrganizationEventsResponse struct {
@@ -3869,17 +4258,20 @@ func (r ListOrganizationEventsResponse) ContentType() string {
 
 // ListInvitationsResponse200Headers the declared response headers of an HTTP 200 response for ListInvitations
 type ListInvitationsResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // ListInvitationsResponse400Headers the declared response headers of an HTTP 400 response for ListInvitations
 type ListInvitationsResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationsResponse401Headers the declared response headers of an HTTP 401 response for ListInvitations
 type ListInvitationsResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -3887,27 +4279,31 @@ type ListInvitationsResponse401Headers struct {
 
 // ListInvitationsResponse403Headers the declared response headers of an HTTP 403 response for ListInvitations
 type ListInvitationsResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationsResponse404Headers the declared response headers of an HTTP 404 response for ListInvitations
 type ListInvitationsResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationsResponse500Headers the declared response headers of an HTTP 500 response for ListInvitations
 type ListInvitationsResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationsResponse503Headers the declared response headers of an HTTP 503 response for ListInvitations
 type ListInvitationsResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type ListInvitationsResponse struct {
@@ -4009,18 +4405,21 @@ func (r ListInvitationsResponse) ContentType() string {
 
 // CreateInvitationsResponse201Headers the declared response headers of an HTTP 201 response for CreateInvitations
 type CreateInvitationsResponse201Headers struct {
+	CacheControl       string
 	IdempotentReplayed *string
 	XRequestID         string
 }
 
 // CreateInvitationsResponse400Headers the declared response headers of an HTTP 400 response for CreateInvitations
 type CreateInvitationsResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse401Headers the declared response headers of an HTTP 401 response for CreateInvitations
 type CreateInvitationsResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4028,59 +4427,68 @@ type CreateInvitationsResponse401Headers struct {
 
 // CreateInvitationsResponse403Headers the declared response headers of an HTTP 403 response for CreateInvitations
 type CreateInvitationsResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse404Headers the declared response headers of an HTTP 404 response for CreateInvitations
 type CreateInvitationsResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse409Headers the declared response headers of an HTTP 409 response for CreateInvitations
 type CreateInvitationsResponse409Headers struct {
-	RetryAfter  *int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   *int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse413Headers the declared response headers of an HTTP 413 response for CreateInvitations
 type CreateInvitationsResponse413Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse415Headers the declared response headers of an HTTP 415 response for CreateInvitations
 type CreateInvitationsResponse415Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse422Headers the declared response headers of an HTTP 422 response for CreateInvitations
 type CreateInvitationsResponse422Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse429Headers the declared response headers of an HTTP 429 response for CreateInvitations
 type CreateInvitationsResponse429Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse500Headers the declared response headers of an HTTP 500 response for CreateInvitations
 type CreateInvitationsResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CreateInvitationsResponse503Headers the declared response headers of an HTTP 503 response for CreateInvitations
 type CreateInvitationsResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type CreateInvitationsResponse struct {
@@ -4227,17 +4635,20 @@ func (r CreateInvitationsResponse) ContentType() string {
 
 // CancelInvitationResponse204Headers the declared response headers of an HTTP 204 response for CancelInvitation
 type CancelInvitationResponse204Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // CancelInvitationResponse400Headers the declared response headers of an HTTP 400 response for CancelInvitation
 type CancelInvitationResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CancelInvitationResponse401Headers the declared response headers of an HTTP 401 response for CancelInvitation
 type CancelInvitationResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4245,34 +4656,46 @@ type CancelInvitationResponse401Headers struct {
 
 // CancelInvitationResponse403Headers the declared response headers of an HTTP 403 response for CancelInvitation
 type CancelInvitationResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CancelInvitationResponse404Headers the declared response headers of an HTTP 404 response for CancelInvitation
 type CancelInvitationResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CancelInvitationResponse409Headers the declared response headers of an HTTP 409 response for CancelInvitation
 type CancelInvitationResponse409Headers struct {
-	RetryAfter  *int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   *int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// CancelInvitationResponse412Headers the declared response headers of an HTTP 412 response for CancelInvitation
+type CancelInvitationResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CancelInvitationResponse500Headers the declared response headers of an HTTP 500 response for CancelInvitation
 type CancelInvitationResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // CancelInvitationResponse503Headers the declared response headers of an HTTP 503 response for CancelInvitation
 type CancelInvitationResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type CancelInvitationResponse struct {
@@ -4288,6 +4711,8 @@ type CancelInvitationResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -4304,6 +4729,8 @@ type CancelInvitationResponse struct {
 	Headers404 *CancelInvitationResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *CancelInvitationResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *CancelInvitationResponse412Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CancelInvitationResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -4333,6 +4760,11 @@ func (r CancelInvitationResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r CancelInvitationResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r CancelInvitationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -4376,17 +4808,28 @@ func (r CancelInvitationResponse) ContentType() string {
 
 // GetInvitationResponse200Headers the declared response headers of an HTTP 200 response for GetInvitation
 type GetInvitationResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	ETag         string
+	XRequestID   string
+}
+
+// GetInvitationResponse304Headers the declared response headers of an HTTP 304 response for GetInvitation
+type GetInvitationResponse304Headers struct {
+	CacheControl string
+	ETag         string
+	XRequestID   string
 }
 
 // GetInvitationResponse400Headers the declared response headers of an HTTP 400 response for GetInvitation
 type GetInvitationResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationResponse401Headers the declared response headers of an HTTP 401 response for GetInvitation
 type GetInvitationResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4394,27 +4837,38 @@ type GetInvitationResponse401Headers struct {
 
 // GetInvitationResponse403Headers the declared response headers of an HTTP 403 response for GetInvitation
 type GetInvitationResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationResponse404Headers the declared response headers of an HTTP 404 response for GetInvitation
 type GetInvitationResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetInvitationResponse412Headers the declared response headers of an HTTP 412 response for GetInvitation
+type GetInvitationResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationResponse500Headers the declared response headers of an HTTP 500 response for GetInvitation
 type GetInvitationResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // GetInvitationResponse503Headers the declared response headers of an HTTP 503 response for GetInvitation
 type GetInvitationResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type GetInvitationResponse struct {
@@ -4430,12 +4884,16 @@ type GetInvitationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetInvitationResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetInvitationResponse304Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *GetInvitationResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -4444,6 +4902,8 @@ type GetInvitationResponse struct {
 	Headers403 *GetInvitationResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetInvitationResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *GetInvitationResponse412Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetInvitationResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -4473,6 +4933,11 @@ func (r GetInvitationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r GetInvitationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r GetInvitationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -4516,17 +4981,20 @@ func (r GetInvitationResponse) ContentType() string {
 
 // AcceptInvitationByIDResponse200Headers the declared response headers of an HTTP 200 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse400Headers the declared response headers of an HTTP 400 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse401Headers the declared response headers of an HTTP 401 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4534,47 +5002,54 @@ type AcceptInvitationByIDResponse401Headers struct {
 
 // AcceptInvitationByIDResponse403Headers the declared response headers of an HTTP 403 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse404Headers the declared response headers of an HTTP 404 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse409Headers the declared response headers of an HTTP 409 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse409Headers struct {
-	RetryAfter  *int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   *int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse410Headers the declared response headers of an HTTP 410 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse410Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse429Headers the declared response headers of an HTTP 429 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse429Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse500Headers the declared response headers of an HTTP 500 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // AcceptInvitationByIDResponse503Headers the declared response headers of an HTTP 503 response for AcceptInvitationByID
 type AcceptInvitationByIDResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type AcceptInvitationByIDResponse struct {
@@ -4703,17 +5178,20 @@ func (r AcceptInvitationByIDResponse) ContentType() string {
 
 // ListInvitationEventsResponse200Headers the declared response headers of an HTTP 200 response for ListInvitationEvents
 type ListInvitationEventsResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // ListInvitationEventsResponse400Headers the declared response headers of an HTTP 400 response for ListInvitationEvents
 type ListInvitationEventsResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationEventsResponse401Headers the declared response headers of an HTTP 401 response for ListInvitationEvents
 type ListInvitationEventsResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4721,27 +5199,31 @@ type ListInvitationEventsResponse401Headers struct {
 
 // ListInvitationEventsResponse403Headers the declared response headers of an HTTP 403 response for ListInvitationEvents
 type ListInvitationEventsResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationEventsResponse404Headers the declared response headers of an HTTP 404 response for ListInvitationEvents
 type ListInvitationEventsResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationEventsResponse500Headers the declared response headers of an HTTP 500 response for ListInvitationEvents
 type ListInvitationEventsResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListInvitationEventsResponse503Headers the declared response headers of an HTTP 503 response for ListInvitationEvents
 type ListInvitationEventsResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type ListInvitationEventsResponse struct {
@@ -4843,17 +5325,20 @@ func (r ListInvitationEventsResponse) ContentType() string {
 
 // ResendInvitationResponse200Headers the declared response headers of an HTTP 200 response for ResendInvitation
 type ResendInvitationResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // ResendInvitationResponse400Headers the declared response headers of an HTTP 400 response for ResendInvitation
 type ResendInvitationResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse401Headers the declared response headers of an HTTP 401 response for ResendInvitation
 type ResendInvitationResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -4861,46 +5346,60 @@ type ResendInvitationResponse401Headers struct {
 
 // ResendInvitationResponse403Headers the declared response headers of an HTTP 403 response for ResendInvitation
 type ResendInvitationResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse404Headers the declared response headers of an HTTP 404 response for ResendInvitation
 type ResendInvitationResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse409Headers the declared response headers of an HTTP 409 response for ResendInvitation
 type ResendInvitationResponse409Headers struct {
-	RetryAfter  *int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   *int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// ResendInvitationResponse412Headers the declared response headers of an HTTP 412 response for ResendInvitation
+type ResendInvitationResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse413Headers the declared response headers of an HTTP 413 response for ResendInvitation
 type ResendInvitationResponse413Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse415Headers the declared response headers of an HTTP 415 response for ResendInvitation
 type ResendInvitationResponse415Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse500Headers the declared response headers of an HTTP 500 response for ResendInvitation
 type ResendInvitationResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ResendInvitationResponse503Headers the declared response headers of an HTTP 503 response for ResendInvitation
 type ResendInvitationResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type ResendInvitationResponse struct {
@@ -4918,6 +5417,8 @@ type ResendInvitationResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -4938,6 +5439,8 @@ type ResendInvitationResponse struct {
 	Headers404 *ResendInvitationResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *ResendInvitationResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *ResendInvitationResponse412Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *ResendInvitationResponse413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -4976,6 +5479,11 @@ func (r ResendInvitationResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r ResendInvitationResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r ResendInvitationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -5029,17 +5537,20 @@ func (r ResendInvitationResponse) ContentType() string {
 
 // ListMembersResponse200Headers the declared response headers of an HTTP 200 response for ListMembers
 type ListMembersResponse200Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // ListMembersResponse400Headers the declared response headers of an HTTP 400 response for ListMembers
 type ListMembersResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListMembersResponse401Headers the declared response headers of an HTTP 401 response for ListMembers
 type ListMembersResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -5047,27 +5558,31 @@ type ListMembersResponse401Headers struct {
 
 // ListMembersResponse403Headers the declared response headers of an HTTP 403 response for ListMembers
 type ListMembersResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListMembersResponse404Headers the declared response headers of an HTTP 404 response for ListMembers
 type ListMembersResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListMembersResponse500Headers the declared response headers of an HTTP 500 response for ListMembers
 type ListMembersResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // ListMembersResponse503Headers the declared response headers of an HTTP 503 response for ListMembers
 type ListMembersResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type ListMembersResponse struct {
@@ -5169,17 +5684,20 @@ func (r ListMembersResponse) ContentType() string {
 
 // RemoveMemberResponse204Headers the declared response headers of an HTTP 204 response for RemoveMember
 type RemoveMemberResponse204Headers struct {
-	XRequestID string
+	CacheControl string
+	XRequestID   string
 }
 
 // RemoveMemberResponse400Headers the declared response headers of an HTTP 400 response for RemoveMember
 type RemoveMemberResponse400Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // RemoveMemberResponse401Headers the declared response headers of an HTTP 401 response for RemoveMember
 type RemoveMemberResponse401Headers struct {
+	CacheControl    *string
 	WWWAuthenticate string
 	XErrorCodes     string
 	XRequestID      string
@@ -5187,34 +5705,46 @@ type RemoveMemberResponse401Headers struct {
 
 // RemoveMemberResponse403Headers the declared response headers of an HTTP 403 response for RemoveMember
 type RemoveMemberResponse403Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // RemoveMemberResponse404Headers the declared response headers of an HTTP 404 response for RemoveMember
 type RemoveMemberResponse404Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // RemoveMemberResponse409Headers the declared response headers of an HTTP 409 response for RemoveMember
 type RemoveMemberResponse409Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// RemoveMemberResponse412Headers the declared response headers of an HTTP 412 response for RemoveMember
+type RemoveMemberResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // RemoveMemberResponse500Headers the declared response headers of an HTTP 500 response for RemoveMember
 type RemoveMemberResponse500Headers struct {
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
 }
 
 // RemoveMemberResponse503Headers the declared response headers of an HTTP 503 response for RemoveMember
 type RemoveMemberResponse503Headers struct {
-	RetryAfter  int
-	XErrorCodes string
-	XRequestID  string
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
 }
 
 type RemoveMemberResponse struct {
@@ -5230,6 +5760,8 @@ type RemoveMemberResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *ConcurrentModification
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -5246,6 +5778,8 @@ type RemoveMemberResponse struct {
 	Headers404 *RemoveMemberResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *RemoveMemberResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *RemoveMemberResponse412Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RemoveMemberResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -5275,6 +5809,11 @@ func (r RemoveMemberResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r RemoveMemberResponse) GetJSON409() *ConcurrentModification {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r RemoveMemberResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -5310,6 +5849,179 @@ func (r RemoveMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RemoveMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMemberResponse200Headers the declared response headers of an HTTP 200 response for GetMember
+type GetMemberResponse200Headers struct {
+	CacheControl string
+	ETag         string
+	XRequestID   string
+}
+
+// GetMemberResponse304Headers the declared response headers of an HTTP 304 response for GetMember
+type GetMemberResponse304Headers struct {
+	CacheControl string
+	ETag         string
+	XRequestID   string
+}
+
+// GetMemberResponse400Headers the declared response headers of an HTTP 400 response for GetMember
+type GetMemberResponse400Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetMemberResponse401Headers the declared response headers of an HTTP 401 response for GetMember
+type GetMemberResponse401Headers struct {
+	CacheControl    *string
+	WWWAuthenticate string
+	XErrorCodes     string
+	XRequestID      string
+}
+
+// GetMemberResponse403Headers the declared response headers of an HTTP 403 response for GetMember
+type GetMemberResponse403Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetMemberResponse404Headers the declared response headers of an HTTP 404 response for GetMember
+type GetMemberResponse404Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetMemberResponse412Headers the declared response headers of an HTTP 412 response for GetMember
+type GetMemberResponse412Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetMemberResponse500Headers the declared response headers of an HTTP 500 response for GetMember
+type GetMemberResponse500Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// GetMemberResponse503Headers the declared response headers of an HTTP 503 response for GetMember
+type GetMemberResponse503Headers struct {
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+type GetMemberResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Member
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetMemberResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetMemberResponse304Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetMemberResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMemberResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetMemberResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetMemberResponse404Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *GetMemberResponse412Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetMemberResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMemberResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMemberResponse) GetJSON200() *Member {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetMemberResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMemberResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetMemberResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMemberResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r GetMemberResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMemberResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMemberResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMemberResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMemberResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMemberResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMemberResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5584,6 +6296,21 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, orga
 	return ParseRemoveMemberResponse(rsp)
 }
 
+// GetMemberWithResponse Read a member
+//
+// Needs `org.read` and `org.user.read`. Its `ETag` is what `If-Match` on removing the member names.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /organizations/{organization_id}/members/{user_id} (the `GetMember` operationId).
+func (c *ClientWithResponses) GetMemberWithResponse(ctx context.Context, organizationID OrganizationID, userID UserID, params *GetMemberParams, reqEditors ...RequestEditorFn) (*GetMemberResponse, error) {
+	rsp, err := c.GetMember(ctx, organizationID, userID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMemberResponse(rsp)
+}
+
 // ParseGetOpenAPIDocumentResponse parses an HTTP response from a GetOpenAPIDocumentWithResponse call
 func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5631,6 +6358,13 @@ func ParseGetOpenAPIDocumentResponse(rsp *http.Response) (*GetOpenAPIDocumentRes
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetOpenAPIDocumentResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5705,6 +6439,13 @@ func ParseGetInvitationByTokenResponse(rsp *http.Response) (*GetInvitationByToke
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetInvitationByTokenResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5715,6 +6456,13 @@ func ParseGetInvitationByTokenResponse(rsp *http.Response) (*GetInvitationByToke
 		response.Headers200 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetInvitationByTokenResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5732,6 +6480,13 @@ func ParseGetInvitationByTokenResponse(rsp *http.Response) (*GetInvitationByToke
 		response.Headers404 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetInvitationByTokenResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -5756,6 +6511,13 @@ func ParseGetInvitationByTokenResponse(rsp *http.Response) (*GetInvitationByToke
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetInvitationByTokenResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5773,6 +6535,13 @@ func ParseGetInvitationByTokenResponse(rsp *http.Response) (*GetInvitationByToke
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetInvitationByTokenResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -5889,6 +6658,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 	switch {
 	case rsp.StatusCode == 200:
 		var headers AcceptInvitationByTokenResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5899,6 +6675,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers AcceptInvitationByTokenResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5916,6 +6699,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers AcceptInvitationByTokenResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5940,6 +6730,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers AcceptInvitationByTokenResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5957,6 +6754,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers AcceptInvitationByTokenResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -5974,6 +6778,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers AcceptInvitationByTokenResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -5998,6 +6809,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers409 = &headers
 	case rsp.StatusCode == 410:
 		var headers AcceptInvitationByTokenResponse410Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6015,6 +6833,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers410 = &headers
 	case rsp.StatusCode == 429:
 		var headers AcceptInvitationByTokenResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6039,6 +6864,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers AcceptInvitationByTokenResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6056,6 +6888,13 @@ func ParseAcceptInvitationByTokenResponse(rsp *http.Response) (*AcceptInvitation
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AcceptInvitationByTokenResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6104,6 +6943,9 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6132,6 +6974,13 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6151,6 +7000,20 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetOrganizationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6159,8 +7022,39 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetOrganizationResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetOrganizationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6178,6 +7072,13 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetOrganizationResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6202,6 +7103,13 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers GetOrganizationResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6219,6 +7127,13 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetOrganizationResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6234,8 +7149,39 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers GetOrganizationResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetOrganizationResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6253,6 +7199,13 @@ func ParseGetOrganizationResponse(rsp *http.Response) (*GetOrganizationResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetOrganizationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6336,6 +7289,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6369,6 +7329,20 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 	switch {
 	case rsp.StatusCode == 200:
 		var headers PutOrganizationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6379,6 +7353,20 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers200 = &headers
 	case rsp.StatusCode == 201:
 		var headers PutOrganizationResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6389,6 +7377,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
 		var headers PutOrganizationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6406,6 +7401,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers PutOrganizationResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6430,6 +7432,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers PutOrganizationResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6447,6 +7456,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers403 = &headers
 	case rsp.StatusCode == 409:
 		var headers PutOrganizationResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6469,8 +7485,39 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers PutOrganizationResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers PutOrganizationResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6488,6 +7535,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers PutOrganizationResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6505,6 +7559,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers415 = &headers
 	case rsp.StatusCode == 500:
 		var headers PutOrganizationResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6522,6 +7583,13 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutOrganizationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6617,6 +7685,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 	switch {
 	case rsp.StatusCode == 200:
 		var headers ListOrganizationEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6627,6 +7702,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers ListOrganizationEventsResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6644,6 +7726,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListOrganizationEventsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6668,6 +7757,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers ListOrganizationEventsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6685,6 +7781,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers ListOrganizationEventsResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6702,6 +7805,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListOrganizationEventsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6719,6 +7829,13 @@ func ParseListOrganizationEventsResponse(rsp *http.Response) (*ListOrganizationE
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListOrganizationEventsResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -6814,6 +7931,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 	switch {
 	case rsp.StatusCode == 200:
 		var headers ListInvitationsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6824,6 +7948,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers ListInvitationsResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6841,6 +7972,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListInvitationsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6865,6 +8003,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers ListInvitationsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6882,6 +8027,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers ListInvitationsResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6899,6 +8051,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListInvitationsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6916,6 +8075,13 @@ func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListInvitationsResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7046,6 +8212,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 	switch {
 	case rsp.StatusCode == 201:
 		var headers CreateInvitationsResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -7063,6 +8236,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers201 = &headers
 	case rsp.StatusCode == 400:
 		var headers CreateInvitationsResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7080,6 +8260,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateInvitationsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7104,6 +8291,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers CreateInvitationsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7121,6 +8315,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers CreateInvitationsResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7138,6 +8339,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers CreateInvitationsResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7162,6 +8370,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers409 = &headers
 	case rsp.StatusCode == 413:
 		var headers CreateInvitationsResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7179,6 +8394,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers CreateInvitationsResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7196,6 +8418,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers415 = &headers
 	case rsp.StatusCode == 422:
 		var headers CreateInvitationsResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7213,6 +8442,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateInvitationsResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7237,6 +8473,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreateInvitationsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7254,6 +8497,13 @@ func ParseCreateInvitationsResponse(rsp *http.Response) (*CreateInvitationsRespo
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateInvitationsResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7333,6 +8583,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7352,6 +8609,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 	switch {
 	case rsp.StatusCode == 204:
 		var headers CancelInvitationResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7362,6 +8626,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers204 = &headers
 	case rsp.StatusCode == 400:
 		var headers CancelInvitationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7379,6 +8650,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers CancelInvitationResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7403,6 +8681,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers CancelInvitationResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7420,6 +8705,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers CancelInvitationResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7437,6 +8729,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers CancelInvitationResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7459,8 +8758,39 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers CancelInvitationResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 500:
 		var headers CancelInvitationResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7478,6 +8808,13 @@ func ParseCancelInvitationResponse(rsp *http.Response) (*CancelInvitationRespons
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CancelInvitationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7526,6 +8863,9 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7554,6 +8894,13 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7573,6 +8920,20 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetInvitationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7581,8 +8942,39 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetInvitationResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 400:
 		var headers GetInvitationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7600,6 +8992,13 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetInvitationResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7624,6 +9023,13 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers GetInvitationResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7641,6 +9047,13 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetInvitationResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7656,8 +9069,39 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers GetInvitationResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetInvitationResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7675,6 +9119,13 @@ func ParseGetInvitationResponse(rsp *http.Response) (*GetInvitationResponse, err
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetInvitationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7791,6 +9242,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 	switch {
 	case rsp.StatusCode == 200:
 		var headers AcceptInvitationByIDResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7801,6 +9259,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers AcceptInvitationByIDResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7818,6 +9283,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers AcceptInvitationByIDResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7842,6 +9314,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers AcceptInvitationByIDResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7859,6 +9338,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers AcceptInvitationByIDResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7876,6 +9362,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers AcceptInvitationByIDResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7900,6 +9393,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers409 = &headers
 	case rsp.StatusCode == 410:
 		var headers AcceptInvitationByIDResponse410Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7917,6 +9417,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers410 = &headers
 	case rsp.StatusCode == 429:
 		var headers AcceptInvitationByIDResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -7941,6 +9448,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers AcceptInvitationByIDResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -7958,6 +9472,13 @@ func ParseAcceptInvitationByIDResponse(rsp *http.Response) (*AcceptInvitationByI
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AcceptInvitationByIDResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -8053,6 +9574,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 	switch {
 	case rsp.StatusCode == 200:
 		var headers ListInvitationEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8063,6 +9591,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers ListInvitationEventsResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8080,6 +9615,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListInvitationEventsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8104,6 +9646,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers ListInvitationEventsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8121,6 +9670,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers ListInvitationEventsResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8138,6 +9694,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListInvitationEventsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8155,6 +9718,13 @@ func ParseListInvitationEventsResponse(rsp *http.Response) (*ListInvitationEvent
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListInvitationEventsResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -8238,6 +9808,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8271,6 +9848,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 	switch {
 	case rsp.StatusCode == 200:
 		var headers ResendInvitationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8281,6 +9865,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers ResendInvitationResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8298,6 +9889,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ResendInvitationResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8322,6 +9920,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers ResendInvitationResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8339,6 +9944,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers ResendInvitationResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8356,6 +9968,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers ResendInvitationResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -8378,8 +9997,39 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers ResendInvitationResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 413:
 		var headers ResendInvitationResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8397,6 +10047,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers413 = &headers
 	case rsp.StatusCode == 415:
 		var headers ResendInvitationResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8414,6 +10071,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers415 = &headers
 	case rsp.StatusCode == 500:
 		var headers ResendInvitationResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8431,6 +10095,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendInvitationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -8526,6 +10197,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers ListMembersResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8536,6 +10214,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers200 = &headers
 	case rsp.StatusCode == 400:
 		var headers ListMembersResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8553,6 +10238,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers ListMembersResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8577,6 +10269,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers ListMembersResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8594,6 +10293,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers ListMembersResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8611,6 +10317,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers404 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListMembersResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8628,6 +10341,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListMembersResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -8707,6 +10427,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8726,6 +10453,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 	switch {
 	case rsp.StatusCode == 204:
 		var headers RemoveMemberResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8736,6 +10470,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers204 = &headers
 	case rsp.StatusCode == 400:
 		var headers RemoveMemberResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8753,6 +10494,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers RemoveMemberResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8777,6 +10525,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers401 = &headers
 	case rsp.StatusCode == 403:
 		var headers RemoveMemberResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8794,6 +10549,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers RemoveMemberResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8811,6 +10573,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers404 = &headers
 	case rsp.StatusCode == 409:
 		var headers RemoveMemberResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -8833,8 +10602,39 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers RemoveMemberResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
 	case rsp.StatusCode == 500:
 		var headers RemoveMemberResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -8852,6 +10652,324 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RemoveMemberResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMemberResponse parses an HTTP response from a GetMemberWithResponse call
+func ParseGetMemberResponse(rsp *http.Response) (*GetMemberResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMemberResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Member
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetMemberResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetMemberResponse304Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetMemberResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetMemberResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetMemberResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetMemberResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 412:
+		var headers GetMemberResponse412Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetMemberResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMemberResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

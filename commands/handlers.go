@@ -278,6 +278,25 @@ func (b base) membership(ctx context.Context, org, userID string) (domain.Member
 	return load[domain.Membership](ctx, b.events, membershipStream(org, userID))
 }
 
+// checkInvitation checks p against inv's tag at now, which names its
+// organization's version too: the organization is loaded only when p
+// demands something. It is not among the streams the command appends to,
+// and needs not be: a rename after this load orders after the command,
+// which read nothing else of the organization.
+func (b base) checkInvitation(ctx context.Context, p domain.Precondition, inv domain.Invitation, now time.Time) error {
+	if !p.Demands() {
+		return nil
+	}
+	org, _, err := b.organization(ctx, inv.OrganizationID)
+	if err != nil {
+		return err
+	}
+	if !p.Holds(domain.InvitationTag(inv, org.Version, now)) {
+		return domain.ErrPreconditionFailed
+	}
+	return nil
+}
+
 // invitee loads what decides whether email may get a pending invitation in
 // org: its slot, the invitation holding it and that one's membership.
 func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, domain.Position, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/httpapi"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -71,6 +72,15 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", s.InvitationsPerHour, "invitations one organization may create per hour (per replica), then 429")
 	fs.IntVar(&s.EventCacheSize, "event-cache-size", s.EventCacheSize, "aggregates whose events the event store keeps in memory, about 1.6 KB each (-1: none, every command reads the stream)")
 	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
+	fs.Func("cors-origins", "comma-separated origins whose pages may call the API from a browser, exactly as browsers send them (e.g. https://console.example.com); empty: none", func(v string) error {
+		s.CORSOrigins = splitList(v)
+		for _, origin := range s.CORSOrigins {
+			if err := httpapi.CheckOrigin(origin); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.SigningKey, "signing-key", "", "PEM file of the Ed25519 private key events are signed with (PKCS#8); empty keeps a key pair in <data-dir>/signing")
 	fs.Func("verify-keys", "comma-separated PEM files of further public keys events are verified against (keys signed with before a rotation, other replicas')", func(v string) error {

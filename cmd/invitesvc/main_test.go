@@ -43,6 +43,12 @@ func TestParseRefusesBadSettings(t *testing.T) {
 		{[]string{"--nats-url", "nats://x:4222", "--nats-nkey", "a.nk", "--nats-creds", "a.creds"}, nil, "not both"},
 		{nil, map[string]string{"INVITESVC_NATS_NKEY": "service.nk"}, "--nats-url"},
 		{[]string{"--accept-unverified", "12,x"}, nil, "accept-unverified"},
+		{[]string{"--cors-origins", "https://console.example.com,*"}, nil, "cors-origins"},
+		{[]string{"--cors-origins", "https://Console.example.com"}, nil, `write "https://console.example.com"`},
+		{[]string{"--cors-origins", "https://console.example.com/"}, nil, "cors-origins"},
+		{[]string{"--cors-origins", "https://console.example.com:443"}, nil, `write "https://console.example.com"`},
+		{[]string{"--cors-origins", "null"}, nil, "cors-origins"},
+		{nil, map[string]string{"INVITESVC_CORS_ORIGINS": "console.example.com"}, "INVITESVC_CORS_ORIGINS"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -61,12 +67,17 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	t.Setenv("INVITESVC_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("INVITESVC_REDIS_URL", "redis://127.0.0.1:6390/1")
 	t.Setenv("INVITESVC_ACCEPT_UNVERIFIED", "12, 40")
-	s, err := parse([]string{"--http-addr", "127.0.0.1:7777", "--verify-keys", "old.pub,other.pub"}, &bytes.Buffer{})
+	t.Setenv("INVITESVC_CORS_ORIGINS", "https://ignored.example.com")
+	s, err := parse([]string{"--http-addr", "127.0.0.1:7777", "--verify-keys", "old.pub,other.pub",
+		"--cors-origins", "https://console.example.com, http://localhost:5173"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.httpAddr != "127.0.0.1:7777" || s.RedisURL != "redis://127.0.0.1:6390/1" {
 		t.Fatalf("settings %+v", s)
+	}
+	if !slices.Equal(s.CORSOrigins, []string{"https://console.example.com", "http://localhost:5173"}) {
+		t.Fatalf("cors-origins %q", s.CORSOrigins)
 	}
 	if !slices.Equal(s.AcceptUnverified, []uint64{12, 40}) || !slices.Equal(s.VerifyKeys, []string{"old.pub", "other.pub"}) {
 		t.Fatalf("accept-unverified %v, verify-keys %v", s.AcceptUnverified, s.VerifyKeys)

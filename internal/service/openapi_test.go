@@ -108,6 +108,24 @@ func validateExchange(method, url string, reqHeader http.Header, sent []byte, st
 	if len(sent) == 0 {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
+	if method == http.MethodOptions && reqHeader.Get("Access-Control-Request-Method") != "" {
+		// CORS preflights: info.description and two components say them.
+		response := map[int]string{http.StatusNoContent: "CorsPreflight", http.StatusForbidden: "CorsPreflightRefused",
+			http.StatusNotFound: "RouteNotFound", http.StatusMethodNotAllowed: "MethodNotAllowed"}[status]
+		if response == "" {
+			return fmt.Errorf("a preflight answers 204, 403, 404 or 405, not %d", status)
+		}
+		return c.validateAs(req, response, status, status, header, body)
+	}
+	// HEAD is GET without the body (info.description): its status and
+	// headers are GET's.
+	head := method == http.MethodHead
+	if head {
+		if len(body) > 0 {
+			return fmt.Errorf("HEAD answered a body: %q", body)
+		}
+		req.Method = http.MethodGet
+	}
 
 	route, params, err := c.router.FindRoute(req)
 	switch {
@@ -127,7 +145,13 @@ func validateExchange(method, url string, reqHeader http.Header, sent []byte, st
 		return fmt.Errorf("find route: %w", err)
 	}
 
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: validationOptions}
+	options := validationOptions
+	if head {
+		o := *validationOptions
+		o.ExcludeResponseBody = true
+		options = &o
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options}
 	if status >= 200 && status < 300 {
 		// The code accepted this request: the document must accept it too.
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
@@ -155,7 +179,7 @@ func (c *contract) validateAs(req *http.Request, response string, wantStatus, st
 }
 
 func validateResponse(in *openapi3filter.RequestValidationInput, op *openapi3.Operation, status int, header http.Header, body []byte) error {
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: validationOptions}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: in.Options}
 	out.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		return shorten(err)
@@ -181,10 +205,14 @@ func (c *contract) documentedMethods(req *http.Request) string {
 	return ""
 }
 
+// allowOf is the methods of a path: the documented ones, and HEAD with GET.
 func allowOf(item *openapi3.PathItem) string {
 	var methods []string
 	for m := range item.Operations() {
 		methods = append(methods, m)
+	}
+	if item.Get != nil {
+		methods = append(methods, http.MethodHead)
 	}
 	slices.Sort(methods)
 	return strings.Join(methods, ", ")
@@ -412,11 +440,13 @@ var refPattern = regexp.MustCompile(`"\$ref":\s*"#/components/([A-Za-z]+)/([^"]+
 
 // componentsUsed fails on components nothing refers to (RouteNotFound and
 // MethodNotAllowed are used by the harness for unmatched requests,
+// CorsPreflight and CorsPreflightRefused for preflights,
 // UnreadableRequest and RequestHeadersTooLarge by TestEveryErrorHasTheEnvelope
 // for requests answered before routing).
 func componentsUsed(t *testing.T, doc *openapi3.T, raw []byte) {
 	t.Helper()
 	used := map[string]bool{"responses/RouteNotFound": true, "responses/MethodNotAllowed": true,
+		"responses/CorsPreflight": true, "responses/CorsPreflightRefused": true,
 		"responses/UnreadableRequest": true, "responses/RequestHeadersTooLarge": true, "securitySchemes/bearerAuth": len(doc.Security) > 0}
 	for _, m := range refPattern.FindAllSubmatch(raw, -1) {
 		used[string(m[1])+"/"+string(m[2])] = true

@@ -53,6 +53,10 @@ type Config struct {
 	FailureBurst      int
 	// TrustedProxies are load balancers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins whose pages may call the API from a
+	// browser (README "HTTP conventions"), each as httpapi.CheckOrigin
+	// wants it; none by default.
+	CORSOrigins []string
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
@@ -207,6 +211,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
 		TrustedProxies: cfg.TrustedProxies,
+		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         cfg.Logger,
 		Metrics:        registry,
 		Now:            cfg.Now,
