@@ -57,18 +57,7 @@ func TestTokenAgainstService(t *testing.T) {
 	t.Cleanup(srv.Close)
 	call := func(method, path, token, body string) int {
 		t.Helper()
-		req, err := http.NewRequest(method, srv.URL+"/api/v1/organizations/"+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
+		return testkit.Call(t, method, srv.URL+"/api/v1/organizations/"+path, token, body)
 	}
 	invite := `{"emails": ["ada@example.com"]}`
 

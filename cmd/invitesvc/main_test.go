@@ -275,7 +275,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	// The first request works on a fresh store, and again.
 	for _, want := range []int{http.StatusCreated, http.StatusOK} {
-		if got := call(t, "PUT", request[2], token[1], request[1]); got != want {
+		if got := testkit.Call(t, "PUT", request[2], token[1], request[1]); got != want {
 			t.Fatalf("the banner's first request: %d, want %d", got, want)
 		}
 	}
@@ -284,7 +284,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the banner's token command: %v", err)
 	}
-	if got := call(t, "POST", "http://"+addr+"/api/v1/organizations/acme/invitations", strings.TrimSpace(string(minted)), `{"emails": ["ada@example.com"]}`); got != http.StatusCreated {
+	if got := testkit.Call(t, "POST", "http://"+addr+"/api/v1/organizations/acme/invitations", strings.TrimSpace(string(minted)), `{"emails": ["ada@example.com"]}`); got != http.StatusCreated {
 		t.Fatalf("an invite with the banner's minted token: %d", got)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
@@ -345,22 +345,4 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if len(rc.spans) != 1 || !slices.Contains(rc.spans["/v1/traces"], "PUT /api/v1/organizations/{organization_id}") {
 		t.Fatalf("spans received, by path: %v; want the requests' at /v1/traces", rc.spans)
 	}
-}
-
-// call makes a request with a bearer token and a JSON body, and returns
-// the status.
-func call(t *testing.T, method, url, token, body string) int {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
 }
