@@ -46,6 +46,9 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		defer client.Close()
+		if err := rf.requireReadModels(ctx, client); err != nil {
+			return err
+		}
 		if sc, err = newStoreCheck(ctx, client, rf.prefix, out); err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ import (
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	n, _ := strconv.Atoi(port)
 	return n
 }

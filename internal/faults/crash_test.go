@@ -129,7 +129,7 @@ func TestKillDuringLoad(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	redisURL := testkit.Redis(t)
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	args := []string{"--data-dir", dataDir, "--redis-url", redisURL, "--redis-prefix", "crash:", "--nats-listen", natsAddr}
 	svc := startService(t, args...)
 	expectStatus(t, http.StatusCreated, svc.url, "PUT", api+"/acme", token(t, "admin", "", admin), map[string]any{"name": "Acme"})
