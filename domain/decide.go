@@ -125,6 +125,10 @@ type NewInvitation struct {
 	Role         Role
 	TokenSHA256  string
 	ExpiresAt    time.Time
+	// TokenSealed, SkipEmail and Locale are for its email (see InvitationCreated).
+	TokenSealed string
+	SkipEmail   bool
+	Locale      string
 }
 
 // Invited is what Invite decided for one email: the invitation's event and
@@ -173,7 +177,8 @@ func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor st
 		in := invitees[i]
 		decided[i] = Invited{
 			Invitation: InvitationCreated{OrganizationID: org.ID, InvitationID: n.InvitationID, Email: n.Email, EmailHMAC: in.EmailHMAC,
-				EmailSealed: &Sealed{Generation: in.KeyGeneration}, Role: n.Role, TokenSHA256: n.TokenSHA256, ExpiresAt: n.ExpiresAt, Actor: actor},
+				EmailSealed: &Sealed{Generation: in.KeyGeneration}, Role: n.Role, TokenSHA256: n.TokenSHA256, TokenSealed: n.TokenSealed,
+				SkipEmail: n.SkipEmail, Locale: n.Locale, ExpiresAt: n.ExpiresAt, Actor: actor},
 			Slot: EmailReserved{OrganizationID: org.ID, EmailHMAC: in.EmailHMAC, InvitationID: n.InvitationID, Actor: actor},
 		}
 	}
@@ -377,4 +382,22 @@ func Erase(org Organization, x Erasable, actor string) (Erasure, error) {
 	}
 	d.Erased = &erased
 	return d, nil
+}
+
+// RecordDelivery records the outcome of an email: sent, or failed for
+// good. It decides nothing (nil) when that email's outcome is recorded
+// already: a mailer that restarted between its send and its record, or
+// two that raced, record it once.
+func RecordDelivery(inv Invitation, r DeliveryReport, sent bool) (Payload, error) {
+	if !inv.Exists() {
+		return nil, ErrInvitationNotFound
+	}
+	if r.EventID == inv.DeliveryEventID && (inv.DeliveryStatus == DeliverySent || inv.DeliveryStatus == DeliveryFailed) {
+		return nil, nil
+	}
+	r.OrganizationID, r.InvitationID, r.Actor = inv.OrganizationID, inv.ID, SystemActor
+	if sent {
+		return InvitationDelivered{r}, nil
+	}
+	return InvitationDeliveryFailed{r}, nil
 }

@@ -25,6 +25,9 @@ const (
 	TypeIdempotencyRecorded = "idempotency.recorded"
 	// TypeEmailErased records an erasure of an address (issue 14).
 	TypeEmailErased = "email.erased"
+	// The outcome of an invitation's email (issue 15), on the invitation.
+	TypeInvitationDelivered      = "invitation.delivered"
+	TypeInvitationDeliveryFailed = "invitation.delivery_failed"
 )
 
 // Payload is the data of one event.
@@ -80,6 +83,15 @@ func (s *Sealed) generation() int {
 	return s.Generation
 }
 
+// An invitation.created or invitation.resent may carry its token sealed
+// for delivery (TokenSealed: see transport/tokenseal), or say that no email
+// is to be sent for it (SkipEmail); invitation.created may name a Locale
+// for its emails. These fields are optional and were added without a new
+// revision: a reader that does not know them reads every field it knew as
+// before, and an event without them is what the service writes with no
+// delivery key. A revision changes when the form or the meaning of a field
+// it had changes, as the address's did in revision 2.
+
 // An event carrying an email address stores it, from revision 2 on, as its
 // EmailHMAC (the keyed identifier: HMAC-SHA256 of the normalized address
 // under its organization's key) and EmailSealed. Email is then the address
@@ -107,6 +119,9 @@ type InvitationCreated struct {
 	EmailErased    bool      `json:"-"`
 	Role           Role      `json:"role"`
 	TokenSHA256    string    `json:"token_sha256"`
+	TokenSealed    string    `json:"token_sealed,omitempty"`
+	SkipEmail      bool      `json:"skip_email,omitempty"`
+	Locale         string    `json:"locale,omitempty"`
 	ExpiresAt      time.Time `json:"expires_at"`
 	Actor          string    `json:"actor"`
 }
@@ -115,6 +130,8 @@ type InvitationResent struct {
 	OrganizationID string    `json:"organization_id"`
 	InvitationID   string    `json:"invitation_id"`
 	TokenSHA256    string    `json:"token_sha256"`
+	TokenSealed    string    `json:"token_sealed,omitempty"`
+	SkipEmail      bool      `json:"skip_email,omitempty"`
 	ExpiresAt      time.Time `json:"expires_at"`
 	Actor          string    `json:"actor"`
 }
@@ -184,6 +201,27 @@ type EmailErased struct {
 	Actor          string   `json:"actor"`
 }
 
+// DeliveryReport is the outcome of the email of one invitation.created or
+// invitation.resent (EventID): how many attempts it took, the SMTP server's
+// last reply and the email's Message-ID. It never holds the token.
+type DeliveryReport struct {
+	OrganizationID string `json:"organization_id"`
+	InvitationID   string `json:"invitation_id"`
+	EventID        string `json:"event_id"`
+	MessageID      string `json:"message_id"`
+	Attempts       int    `json:"attempts"`
+	Reply          string `json:"reply"`
+	Actor          string `json:"actor"`
+}
+
+// InvitationDelivered records that the SMTP server (or dev mode's outbox)
+// took the email.
+type InvitationDelivered struct{ DeliveryReport }
+
+// InvitationDeliveryFailed records that the email was refused for good, or
+// its attempts ran out.
+type InvitationDeliveryFailed struct{ DeliveryReport }
+
 // IdempotencyRecorded remembers the answer to a create made with an
 // Idempotency-Key, so that a repeat gets the same answer.
 type IdempotencyRecorded struct {
@@ -207,6 +245,10 @@ func (MembershipRemoved) EventType() string      { return TypeMembershipRemoved 
 func (EmailReserved) EventType() string          { return TypeEmailReserved }
 func (IdempotencyRecorded) EventType() string    { return TypeIdempotencyRecorded }
 func (EmailErased) EventType() string            { return TypeEmailErased }
+func (InvitationDelivered) EventType() string    { return TypeInvitationDelivered }
+func (InvitationDeliveryFailed) EventType() string {
+	return TypeInvitationDeliveryFailed
+}
 
 func (e OrganizationRegistered) ActedBy() string { return e.Actor }
 func (e OrganizationRenamed) ActedBy() string    { return e.Actor }
@@ -220,6 +262,7 @@ func (e MembershipRemoved) ActedBy() string      { return e.Actor }
 func (e EmailReserved) ActedBy() string          { return e.Actor }
 func (e IdempotencyRecorded) ActedBy() string    { return e.Actor }
 func (e EmailErased) ActedBy() string            { return e.Actor }
+func (e DeliveryReport) ActedBy() string         { return e.Actor }
 
 type schema struct {
 	revision int
@@ -240,18 +283,20 @@ func schemaOf[T Payload](revision int) schema {
 
 // revisions lists every known event type with its current schema revision.
 var revisions = map[string]schema{
-	TypeOrganizationRegistered: schemaOf[OrganizationRegistered](1),
-	TypeOrganizationRenamed:    schemaOf[OrganizationRenamed](1),
-	TypeInvitationCreated:      schemaOf[InvitationCreated](2),
-	TypeInvitationResent:       schemaOf[InvitationResent](1),
-	TypeInvitationAccepted:     schemaOf[InvitationAccepted](1),
-	TypeInvitationCancelled:    schemaOf[InvitationCancelled](1),
-	TypeInvitationExpired:      schemaOf[InvitationExpired](1),
-	TypeMembershipAdded:        schemaOf[MembershipAdded](2),
-	TypeMembershipRemoved:      schemaOf[MembershipRemoved](1),
-	TypeEmailReserved:          schemaOf[EmailReserved](2),
-	TypeIdempotencyRecorded:    schemaOf[IdempotencyRecorded](1),
-	TypeEmailErased:            schemaOf[EmailErased](1),
+	TypeOrganizationRegistered:   schemaOf[OrganizationRegistered](1),
+	TypeOrganizationRenamed:      schemaOf[OrganizationRenamed](1),
+	TypeInvitationCreated:        schemaOf[InvitationCreated](2),
+	TypeInvitationResent:         schemaOf[InvitationResent](1),
+	TypeInvitationAccepted:       schemaOf[InvitationAccepted](1),
+	TypeInvitationCancelled:      schemaOf[InvitationCancelled](1),
+	TypeInvitationExpired:        schemaOf[InvitationExpired](1),
+	TypeMembershipAdded:          schemaOf[MembershipAdded](2),
+	TypeMembershipRemoved:        schemaOf[MembershipRemoved](1),
+	TypeEmailReserved:            schemaOf[EmailReserved](2),
+	TypeIdempotencyRecorded:      schemaOf[IdempotencyRecorded](1),
+	TypeEmailErased:              schemaOf[EmailErased](1),
+	TypeInvitationDelivered:      schemaOf[InvitationDelivered](1),
+	TypeInvitationDeliveryFailed: schemaOf[InvitationDeliveryFailed](1),
 }
 
 // KindOfType is the kind of aggregate the events of a type belong to.
@@ -300,8 +345,15 @@ func checkStorable(p Payload) error {
 			return fmt.Errorf("%w: %s names its slot by neither or both of email_hmac and email_sha256", errNotStorable, d.EventType())
 		}
 		return nil
+	case InvitationResent:
+		return checkDelivery(d.EventType(), d.TokenSealed, d.SkipEmail)
 	default:
 		return nil
+	}
+	if d, ok := p.(InvitationCreated); ok {
+		if err := checkDelivery(d.EventType(), d.TokenSealed, d.SkipEmail); err != nil {
+			return err
+		}
 	}
 	switch {
 	case sealed != nil && email != "":
@@ -310,6 +362,14 @@ func checkStorable(p Payload) error {
 		return fmt.Errorf("%w: %s not sealed", errNotStorable, p.EventType())
 	case sealed == nil && email == "":
 		return fmt.Errorf("%w: %s without an address", errNotStorable, p.EventType())
+	}
+	return nil
+}
+
+// checkDelivery refuses a token sealed for an email that is not to be sent.
+func checkDelivery(eventType, tokenSealed string, skip bool) error {
+	if skip && tokenSealed != "" {
+		return fmt.Errorf("%w: %s seals its token for an email it skips", errNotStorable, eventType)
 	}
 	return nil
 }

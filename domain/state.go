@@ -82,7 +82,73 @@ type Invitation struct {
 	CancelledAt   time.Time
 	CancelledBy   string
 	ExpiredEvent  bool // an invitation.expired event was recorded
-	Version       int
+	// Locale chooses the variant of its emails' templates; empty: the default.
+	Locale string
+	// The email of the current token: which event asked for it, and how
+	// it went (see DeliveryStatus). All empty when nobody was to send one
+	// (the service has no delivery key).
+	DeliveryStatus   DeliveryStatus
+	DeliveryEventID  string
+	DeliveryAttempts int
+	DeliveredAt      time.Time
+	DeliveryError    string
+	Version          int
+}
+
+// DeliveryStatus is how the email of an invitation's current token went.
+type DeliveryStatus string
+
+const (
+	// DeliveryQueued: its token is sealed for delivery, no outcome yet.
+	DeliveryQueued DeliveryStatus = "queued"
+	// DeliverySent: the SMTP server took it (invitation.delivered).
+	DeliverySent DeliveryStatus = "sent"
+	// DeliveryFailed: refused for good, or out of attempts.
+	DeliveryFailed DeliveryStatus = "failed"
+	// DeliverySkipped: not to be sent ("send_email": false), or the
+	// invitation was accepted, cancelled or expired before its turn.
+	DeliverySkipped DeliveryStatus = "skipped"
+)
+
+// DeliveryAt is the delivery status at time now: a queued email of an
+// invitation no longer pending will not be sent.
+func (i Invitation) DeliveryAt(now time.Time) DeliveryStatus {
+	if i.DeliveryStatus == DeliveryQueued && i.StatusAt(now) != StatusPending {
+		return DeliverySkipped
+	}
+	return i.DeliveryStatus
+}
+
+// EmailDue reports whether the email that event eventID asked for is still
+// to be sent at time now: it is the current token's, has no outcome, and
+// the invitation is pending with its address.
+func (i Invitation) EmailDue(eventID string, now time.Time) bool {
+	return i.Exists() && eventID != "" && i.DeliveryEventID == eventID && i.DeliveryAt(now) == DeliveryQueued && !i.EmailErased
+}
+
+// queueDelivery starts the delivery record of the token event e brings.
+func (i *Invitation) queueDelivery(e Event, tokenSealed string, skip bool) {
+	i.DeliveryStatus, i.DeliveryEventID, i.DeliveryAttempts, i.DeliveredAt, i.DeliveryError = "", "", 0, time.Time{}, ""
+	switch {
+	case skip:
+		i.DeliveryStatus, i.DeliveryEventID = DeliverySkipped, e.ID
+	case tokenSealed != "":
+		i.DeliveryStatus, i.DeliveryEventID = DeliveryQueued, e.ID
+	}
+}
+
+// report records the outcome of the email of the current token; one of
+// an earlier token changes nothing.
+func (i *Invitation) report(r DeliveryReport, status DeliveryStatus, at time.Time) {
+	if r.EventID != i.DeliveryEventID {
+		return
+	}
+	i.DeliveryStatus, i.DeliveryAttempts = status, r.Attempts
+	if status == DeliverySent {
+		i.DeliveredAt, i.DeliveryError = at, ""
+	} else {
+		i.DeliveryError = r.Reply
+	}
 }
 
 // Exists reports whether the invitation was ever created.
@@ -108,19 +174,35 @@ func (i *Invitation) Apply(e Event) {
 	case InvitationCreated:
 		*i = Invitation{ID: d.InvitationID, OrganizationID: d.OrganizationID, Email: d.Email, EmailHMAC: d.EmailHMAC,
 			EmailErased: d.EmailErased, KeyGeneration: d.EmailSealed.generation(), Role: d.Role,
-			TokenSHA256: d.TokenSHA256, CreatedAt: e.Time, CreatedBy: d.Actor, ExpiresAt: d.ExpiresAt}
+			TokenSHA256: d.TokenSHA256, CreatedAt: e.Time, CreatedBy: d.Actor, ExpiresAt: d.ExpiresAt, Locale: d.Locale}
+		i.queueDelivery(e, d.TokenSealed, d.SkipEmail)
 	case InvitationResent:
 		i.TokenSHA256, i.ExpiresAt, i.ExpiredEvent = d.TokenSHA256, d.ExpiresAt, false
+		i.queueDelivery(e, d.TokenSealed, d.SkipEmail)
 	case InvitationAccepted:
 		i.AcceptedAt, i.AcceptedBy = e.Time, d.UserID
+		i.endDelivery()
 	case InvitationCancelled:
 		i.CancelledAt, i.CancelledBy = e.Time, d.Actor
+		i.endDelivery()
 	case InvitationExpired:
 		i.ExpiredEvent = true
+		i.endDelivery()
+	case InvitationDelivered:
+		i.report(d.DeliveryReport, DeliverySent, e.Time)
+	case InvitationDeliveryFailed:
+		i.report(d.DeliveryReport, DeliveryFailed, e.Time)
 	default:
 		return
 	}
 	i.Version++
+}
+
+// endDelivery skips a queued email: the invitation is no longer pending.
+func (i *Invitation) endDelivery() {
+	if i.DeliveryStatus == DeliveryQueued {
+		i.DeliveryStatus = DeliverySkipped
+	}
 }
 
 // Membership is the state of one (organization, user) membership aggregate.

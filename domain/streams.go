@@ -54,6 +54,10 @@ func StreamOf(p Payload) StreamID {
 		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
 	case InvitationExpired:
 		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationDelivered:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
+	case InvitationDeliveryFailed:
+		return StreamID{KindInvitation, d.OrganizationID, d.InvitationID}
 	case MembershipAdded:
 		return StreamID{KindMembership, d.OrganizationID, d.UserID}
 	case MembershipRemoved:
