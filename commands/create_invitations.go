@@ -20,6 +20,12 @@ type CreateInvitations struct {
 	// RequestSHA256) answer as the first did, creating nothing.
 	IdempotencyKey string
 	RequestSHA256  string
+	// InviterName is the actor's display name (the name claim), for the
+	// emails; SkipEmail says none is to be sent; Locale chooses their
+	// templates' variant.
+	InviterName string
+	SkipEmail   bool
+	Locale      string
 }
 
 // CreatedInvitation is one invitation made, with its token (empty on replay).
@@ -83,8 +89,14 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 			}
 			invitees[i] = in
 			tokens[i] = NewToken()
-			news[i] = domain.NewInvitation{InvitationID: newID(), Email: email, Role: cmd.Role,
-				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC()}
+			id := newID()
+			sealed, err := h.sealToken(id, tokens[i], cmd.InviterName, cmd.SkipEmail)
+			if err != nil {
+				return decision{}, err
+			}
+			news[i] = domain.NewInvitation{InvitationID: id, Email: email, Role: cmd.Role,
+				TokenSHA256: domain.SHA256(tokens[i]), ExpiresAt: now.Add(cmd.ExpiresIn).Truncate(time.Second).UTC(),
+				TokenSealed: sealed, SkipEmail: cmd.SkipEmail, Locale: cmd.Locale}
 			expected[slotID] = slotSeq
 			expected[invitationStream(org.ID, news[i].InvitationID)] = domain.Position{}
 		}

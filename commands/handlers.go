@@ -47,14 +47,30 @@ type Handlers struct {
 	RemoveMember         *RemoveMemberHandler
 	ExpireInvitation     *ExpireInvitationHandler
 	EraseEmail           *EraseEmailHandler
+	Delivery             *DeliveryHandler
+}
+
+// Option changes what New builds.
+type Option func(*base)
+
+// SealTokens has the tokens of invitations created and resent sealed for
+// their delivery; without it no event carries a token in any form.
+func SealTokens(s TokenSealer) Option {
+	if s == nil {
+		panic("commands.SealTokens: nil sealer")
+	}
+	return func(b *base) { b.tokens = s }
 }
 
 // New builds every handler. It panics on a nil dependency: that is a wiring bug.
-func New(events EventStore, personal PersonalData, reads Projection, now func() time.Time, observer Observer) *Handlers {
+func New(events EventStore, personal PersonalData, reads Projection, now func() time.Time, observer Observer, opts ...Option) *Handlers {
 	if events == nil || personal == nil || reads == nil || now == nil || observer == nil {
 		panic("commands.New: nil dependency")
 	}
 	b := base{events: sealing{EventStore: events, personal: personal}, personal: personal, reads: reads, now: now, observer: observer, locks: newStreamLocks()}
+	for _, o := range opts {
+		o(&b)
+	}
 	return &Handlers{
 		RegisterOrganization: &RegisterOrganizationHandler{b},
 		CreateInvitations:    &CreateInvitationsHandler{b},
@@ -64,6 +80,7 @@ func New(events EventStore, personal PersonalData, reads Projection, now func() 
 		RemoveMember:         &RemoveMemberHandler{b},
 		ExpireInvitation:     &ExpireInvitationHandler{b},
 		EraseEmail:           &EraseEmailHandler{b},
+		Delivery:             &DeliveryHandler{b},
 	}
 }
 
@@ -74,6 +91,15 @@ type base struct {
 	now      func() time.Time
 	observer Observer
 	locks    *streamLocks
+	tokens   TokenSealer // nil: tokens are not sealed for delivery
+}
+
+// sealToken is the token sealed for its email, "" when there is to be none.
+func (b base) sealToken(invitationID, token, inviterName string, skip bool) (string, error) {
+	if b.tokens == nil || skip {
+		return "", nil
+	}
+	return b.tokens.Seal(invitationID, token, inviterName)
 }
 
 // attemptFunc decides once what a command writes. It loads through ctx,

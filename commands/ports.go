@@ -46,6 +46,13 @@ type PersonalData interface {
 	Shred(ctx context.Context, organizationID, emailHMAC string, generation int) (bool, error)
 }
 
+// TokenSealer seals an invitation's token, with the display name of the
+// user who sent it, for its delivery (see transport/tokenseal): what
+// invitation.created and invitation.resent carry as token_sealed.
+type TokenSealer interface {
+	Seal(invitationID, token, inviterName string) (string, error)
+}
+
 // Projection is the read side, as far as commands need it.
 type Projection interface {
 	// WaitFor returns once the read models reflect every event up to seq,

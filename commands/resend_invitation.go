@@ -18,6 +18,9 @@ type ResendInvitation struct {
 	// Precondition is checked against the invitation's InvitationTag, once
 	// it is known to exist and be the actor's to resend.
 	Precondition domain.Precondition
+	// InviterName and SkipEmail are CreateInvitations'.
+	InviterName string
+	SkipEmail   bool
 }
 
 // ResendInvitationResult is the invitation as it now stands, with its new token.
@@ -56,6 +59,10 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 		if err != nil {
 			return decision{}, err
 		}
+		if resent.Invitation.TokenSealed, err = h.sealToken(inv.ID, token, cmd.InviterName, cmd.SkipEmail); err != nil {
+			return decision{}, err
+		}
+		resent.Invitation.SkipEmail = cmd.SkipEmail
 		if res.Organization, _, err = h.organization(ctx, cmd.OrganizationID); err != nil {
 			return decision{}, err
 		}

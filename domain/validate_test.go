@@ -146,3 +146,16 @@ func TestValidOrganizationID(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeLocale(t *testing.T) {
+	for in, want := range map[string]string{"fr": "fr", "pt-br": "pt-BR", "EN-gb": "en-GB", "zh-Hant-TW": "zh-Hant-TW"} {
+		if got, ok := domain.NormalizeLocale(in); !ok || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "../../etc/passwd", "fr/../x", "not a locale", "x-" + strings.Repeat("a", 40), "fr\r\nBcc: x"} {
+		if got, ok := domain.NormalizeLocale(bad); ok {
+			t.Errorf("%q accepted as %q", bad, got)
+		}
+	}
+}

@@ -133,7 +133,8 @@ func fill(ctx context.Context, reads reader, w *Write, e domain.Event) error {
 		inv := Invitation{Position: w.Position}
 		inv.Apply(e)
 		w.Invitation = &inv
-	case domain.InvitationResent, domain.InvitationAccepted, domain.InvitationCancelled, domain.InvitationExpired:
+	case domain.InvitationResent, domain.InvitationAccepted, domain.InvitationCancelled, domain.InvitationExpired,
+		domain.InvitationDelivered, domain.InvitationDeliveryFailed:
 		id := domain.StreamOf(d)
 		inv, found, err := reads.Invitation(ctx, id.OrganizationID, id.Key)
 		if err != nil {

@@ -120,7 +120,14 @@ type (
 		CancelledAt    time.Time   `json:"x_at,omitzero"`
 		CancelledBy    string      `json:"x_by,omitempty"`
 		ExpiredEvent   bool        `json:"expired,omitempty"`
-		Version        int         `json:"v"`
+		// The email's locale and delivery (issue 15).
+		Locale           string                `json:"locale,omitempty"`
+		DeliveryStatus   domain.DeliveryStatus `json:"d_st,omitempty"`
+		DeliveryEventID  string                `json:"d_ev,omitempty"`
+		DeliveryAttempts int                   `json:"d_n,omitempty"`
+		DeliveredAt      time.Time             `json:"d_at,omitzero"`
+		DeliveryError    string                `json:"d_err,omitempty"`
+		Version          int                   `json:"v"`
 	}
 	memberDoc struct {
 		OrganizationID string      `json:"org"`

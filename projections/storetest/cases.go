@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
@@ -593,4 +594,29 @@ func testErasedInvitations(t *testing.T, s projections.Store) {
 	next.Version++
 	f.apply(projections.Write{Invitation: &next})
 	wantInvitation(t, s, next)
+}
+
+// The delivery record of an invitation's email and its locale are kept
+// with it, read back by id, by token and in lists.
+func testDelivery(t *testing.T, s projections.Store) {
+	f := &feed{t: t, s: s}
+	f.org("acme", "Acme")
+	inv := newInvitation("acme", "a", f.pos+1)
+	inv.Locale, inv.DeliveryStatus, inv.DeliveryEventID = "pt-BR", domain.DeliveryQueued, "event-1"
+	f.apply(projections.Write{Invitation: &inv})
+	wantInvitation(t, s, inv)
+	failed := f.change(inv, func(i *domain.Invitation) {
+		i.DeliveryStatus, i.DeliveryAttempts, i.DeliveryError = domain.DeliveryFailed, 3, "550 5.1.1 <a@example.com>: no such user"
+	})
+	wantInvitation(t, s, failed)
+	sent := f.change(failed, func(i *domain.Invitation) {
+		resend(i)
+		i.DeliveryStatus, i.DeliveryEventID, i.DeliveryAttempts, i.DeliveryError = domain.DeliverySent, "event-2", 1, ""
+		i.DeliveredAt = t0.Add(time.Minute)
+	})
+	wantInvitation(t, s, sent)
+	if m, err := s.InvitationByToken(t.Context(), sent.TokenSHA256); err != nil || !m.Found || m.Invitation != sent {
+		t.Fatalf("by token: %+v, %v; want %+v", m.Invitation, err, sent)
+	}
+	wantScan(t, s, "acme", projections.BucketOpen, 0, projections.Older, 10, sent)
 }

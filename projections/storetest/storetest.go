@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) projections.Store) {
 		{"InvitationScans", testInvitationScans},
 		{"Members", testMembers},
 		{"ErasedInvitations", testErasedInvitations},
+		{"Delivery", testDelivery},
 		{"ConcurrentApplySamePosition", testConcurrentApply},
 		{"ConcurrentReaders", testConcurrentReaders},
 	}

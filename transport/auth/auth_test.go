@@ -566,3 +566,24 @@ func TestBearerToken(t *testing.T) {
 		})
 	}
 }
+
+// The name claim is kept as a display name: one line, bounded, and absent
+// when the token has none.
+func TestVerifyName(t *testing.T) {
+	k := testKeys()
+	v := newVerifierT(t, Config{Secret: k.secret})
+	for claim, want := range map[string]string{
+		"":                                   "",
+		"Grace Hopper":                       "Grace Hopper",
+		"  Grace\r\nBcc: eve@example.com\t ": "Grace Bcc: eve@example.com",
+		"Ada\x00\x1b[31mLovelace":            "Ada [31mLovelace",
+		strings.Repeat("é", 150):             strings.Repeat("é", 100),
+		"<b>Bold</b> & \"quoted\"":           "<b>Bold</b> & \"quoted\"",
+		"bad \xff utf-8":                     "bad \uFFFD utf-8", // as JSON carries it
+	} {
+		p := checkVerify(t, v, sign(t, jwt.SigningMethodHS256, k.secret, "", claims(func(c *Claims) { c.Name = claim })), "user-42", "")
+		if p.Name != want {
+			t.Errorf("name claim %q: %q, want %q", claim, p.Name, want)
+		}
+	}
+}

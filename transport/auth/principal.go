@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Permission names carried in the org_permissions claim.
@@ -27,7 +28,10 @@ type Principal struct {
 	Subject       string
 	Email         string
 	EmailVerified *bool // nil when the token does not say
-	Permissions   map[string][]string
+	// Name is the display name (the name claim), empty when absent: the
+	// inviter's, in the emails of the invitations the caller sends.
+	Name        string
+	Permissions map[string][]string
 }
 
 // Can reports whether every perm is granted in organizationID, either under
@@ -61,4 +65,19 @@ func BearerToken(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return fields[1], true
+}
+
+// maxNameRunes bounds the display name kept from a token.
+const maxNameRunes = 100
+
+// displayName is the name claim as the service keeps it: valid UTF-8,
+// every control character and run of spaces made one space (no line break
+// reaches an email from it), trimmed, at most maxNameRunes.
+func displayName(claim string) string {
+	fields := strings.FieldsFunc(strings.ToValidUTF8(claim, ""), func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	runes := []rune(strings.Join(fields, " "))
+	if len(runes) > maxNameRunes {
+		runes = runes[:maxNameRunes]
+	}
+	return strings.TrimSpace(string(runes))
 }

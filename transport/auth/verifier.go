@@ -62,6 +62,7 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Email          string              `json:"email,omitempty"`
 	EmailVerified  *bool               `json:"email_verified,omitempty"`
+	Name           string              `json:"name,omitempty"`
 	OrgPermissions map[string][]string `json:"org_permissions,omitempty"`
 }
 
@@ -183,6 +184,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		Subject:       c.Subject,
 		Email:         c.Email,
 		EmailVerified: c.EmailVerified,
+		Name:          displayName(c.Name),
 		Permissions:   c.OrgPermissions,
 	}, nil
 }

@@ -15,6 +15,7 @@ var auditTypes = map[string]bool{
 	domain.TypeInvitationCreated: true, domain.TypeInvitationResent: true, domain.TypeInvitationAccepted: true,
 	domain.TypeInvitationCancelled: true, domain.TypeInvitationExpired: true,
 	domain.TypeMembershipAdded: true, domain.TypeMembershipRemoved: true,
+	domain.TypeInvitationDelivered: true, domain.TypeInvitationDeliveryFailed: true,
 }
 
 func (s *server) organizationEvents(w http.ResponseWriter, r *http.Request) error {

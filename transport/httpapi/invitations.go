@@ -33,6 +33,20 @@ type createRequest struct {
 	Emails    []string `json:"emails"`
 	Role      *string  `json:"role"`
 	ExpiresIn *string  `json:"expires_in"`
+	SendEmail *bool    `json:"send_email"`
+	Locale    *string  `json:"locale"`
+}
+
+// locale is the request's locale, normalized, or "" when not given.
+func locale(raw *string) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	l, ok := domain.NormalizeLocale(*raw)
+	if !ok {
+		return "", invalid(`locale must be a BCP 47 language tag such as "fr" or "pt-BR".`, "locale")
+	}
+	return l, nil
 }
 
 // validate normalizes the request or names every bad field.
@@ -76,13 +90,17 @@ func (c createRequest) validate() ([]string, domain.Role, time.Duration, error) 
 	return emails, role, expiresIn, nil
 }
 
-// requestHash identifies a create request for Idempotency-Key checks.
-func requestHash(emails []string, role domain.Role, expiresIn time.Duration) string {
+// requestHash identifies a create request for Idempotency-Key checks. The
+// fields added later are left out when not given, so that a request made
+// before them hashes as it did.
+func requestHash(emails []string, role domain.Role, expiresIn time.Duration, skipEmail bool, locale string) string {
 	b, _ := json.Marshal(struct {
 		Emails    []string
 		Role      domain.Role
 		ExpiresIn time.Duration
-	}{emails, role, expiresIn})
+		SkipEmail bool   `json:",omitempty"`
+		Locale    string `json:",omitempty"`
+	}{emails, role, expiresIn, skipEmail, locale})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -120,13 +138,19 @@ func (s *server) createInvitations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	loc, err := locale(body.Locale)
+	if err != nil {
+		return err
+	}
+	skip := body.SendEmail != nil && !*body.SendEmail
 	if err := s.Invites.take(org, len(emails), s.Now()); err != nil {
 		return err
 	}
 	res, err := s.Commands.CreateInvitations(r.Context(), commands.CreateInvitations{
 		OrganizationID: org, Emails: emails, Role: role, ExpiresIn: expiresIn, Actor: p.Subject,
 		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
-		IdempotencyKey:      key, RequestSHA256: requestHash(emails, role, expiresIn),
+		IdempotencyKey:      key, RequestSHA256: requestHash(emails, role, expiresIn, skip, loc),
+		InviterName: p.Name, SkipEmail: skip, Locale: loc,
 	})
 	if err != nil {
 		return err
@@ -134,8 +158,7 @@ func (s *server) createInvitations(w http.ResponseWriter, r *http.Request) error
 	now := s.Now()
 	out := make([]invitationResource, len(res.Invitations))
 	for i, inv := range res.Invitations {
-		out[i] = newInvitationResource(inv.Invitation, res.Organization.Name, now)
-		out[i].Token = inv.Token
+		out[i] = newInvitationResource(inv.Invitation, res.Organization.Name, now).withToken(inv.Token, s.AcceptURL)
 	}
 	if res.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
@@ -234,6 +257,7 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 	}
 	var body struct {
 		ExpiresIn *string `json:"expires_in"`
+		SendEmail *bool   `json:"send_email"`
 	}
 	if err := decodeBody(w, r, &body, true); err != nil {
 		return err
@@ -248,13 +272,12 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 	res, err := s.Commands.ResendInvitation(r.Context(), commands.ResendInvitation{
 		OrganizationID: org, InvitationID: id, ExpiresIn: expiresIn, Actor: p.Subject,
 		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin), Precondition: cond,
+		InviterName: p.Name, SkipEmail: body.SendEmail != nil && !*body.SendEmail,
 	})
 	if err != nil {
 		return err
 	}
-	out := newInvitationResource(res.Invitation.Invitation, res.Organization.Name, s.Now())
-	out.Token = res.Invitation.Token
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, newInvitationResource(res.Invitation.Invitation, res.Organization.Name, s.Now()).withToken(res.Invitation.Token, s.AcceptURL))
 	return nil
 }
 

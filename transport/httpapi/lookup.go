@@ -21,9 +21,7 @@ func (s *server) lookupByToken(w http.ResponseWriter, r *http.Request) error {
 		if !m.Found {
 			return errTokenNotFound
 		}
-		out := newInvitationResource(m.Invitation.Invitation, m.Organization.Name, s.Now())
-		out.Token = token
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, newInvitationResource(m.Invitation.Invitation, m.Organization.Name, s.Now()).withToken(token, s.AcceptURL))
 		return nil
 	})
 }

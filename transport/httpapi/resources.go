@@ -5,6 +5,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/transport/accepturl"
 )
 
 // timestamp is a time as the contract writes it: RFC 3339 in UTC.
@@ -51,8 +52,28 @@ type invitationResource struct {
 	AcceptedBy   string          `json:"accepted_by,omitempty"`
 	CancelledAt  *timestamp      `json:"cancelled_at,omitempty"`
 	CancelledBy  string          `json:"cancelled_by,omitempty"`
+	Locale       string          `json:"locale,omitempty"`
+	Delivery     *delivery       `json:"delivery,omitempty"`
 	Version      int             `json:"version"`
 	Token        string          `json:"token,omitempty"`
+	AcceptURL    string          `json:"accept_url,omitempty"`
+}
+
+// delivery is how the email of the invitation's current token went; absent
+// when none was to be sent (the service has no delivery key).
+type delivery struct {
+	Status   domain.DeliveryStatus `json:"status"`
+	Attempts int                   `json:"attempts"`
+	SentAt   *timestamp            `json:"sent_at,omitempty"`
+	Error    string                `json:"error,omitempty"`
+}
+
+func newDelivery(inv domain.Invitation, now time.Time) *delivery {
+	status := inv.DeliveryAt(now)
+	if status == "" {
+		return nil
+	}
+	return &delivery{Status: status, Attempts: inv.DeliveryAttempts, SentAt: optionalTime(inv.DeliveredAt), Error: inv.DeliveryError}
 }
 
 func newInvitationResource(inv domain.Invitation, orgName string, now time.Time) invitationResource {
@@ -64,8 +85,15 @@ func newInvitationResource(inv domain.Invitation, orgName string, now time.Time)
 		Expired:    status == domain.StatusExpired,
 		AcceptedAt: optionalTime(inv.AcceptedAt), AcceptedBy: inv.AcceptedBy,
 		CancelledAt: optionalTime(inv.CancelledAt), CancelledBy: inv.CancelledBy,
-		Version: inv.Version,
+		Locale: inv.Locale, Delivery: newDelivery(inv, now), Version: inv.Version,
 	}
+}
+
+// withToken is the resource as the answers that carry its token give it,
+// with its accept link when the service makes them.
+func (r invitationResource) withToken(token string, links accepturl.Template) invitationResource {
+	r.Token, r.AcceptURL = token, links.For(token)
+	return r
 }
 
 type memberResource struct {

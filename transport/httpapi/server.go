@@ -14,6 +14,8 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/invitesvc/invitesvc/transport/accepturl"
 )
 
 // Deps are what the HTTP layer serves from.
@@ -30,9 +32,12 @@ type Deps struct {
 	// CORSOrigins are the origins whose pages may call the API from a
 	// browser, each as CheckOrigin wants it; none by default.
 	CORSOrigins []string
-	Logger      *slog.Logger
-	Metrics     prometheus.Registerer
-	Now         func() time.Time
+	// AcceptURL makes the accept_url of the answers that carry a token;
+	// the zero template makes none.
+	AcceptURL accepturl.Template
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
+	Now       func() time.Time
 	// Extra routes outside /api/v1 (health, metrics), added as they are.
 	Extra map[string]http.Handler
 }

@@ -85,10 +85,10 @@ func ParseRecipients(list string) (*Sealer, error) {
 // Recipients are the public keys the sealer seals to.
 func (s *Sealer) Recipients() []string { return s.names }
 
-// Seal encrypts the envelope to every recipient: standard base64 of the
-// binary age file, as token_sealed holds it.
-func (s *Sealer) Seal(e Envelope) (string, error) {
-	plain, err := json.Marshal(e)
+// Seal encrypts the envelope of a token to every recipient: standard
+// base64 of the binary age file, as token_sealed holds it.
+func (s *Sealer) Seal(invitationID, token, inviterName string) (string, error) {
+	plain, err := json.Marshal(Envelope{InvitationID: invitationID, Token: token, InviterName: inviterName})
 	if err != nil {
 		return "", err
 	}

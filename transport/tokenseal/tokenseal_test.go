@@ -39,7 +39,7 @@ func TestSealAndOpen(t *testing.T) {
 		t.Fatalf("recipients %v, %v", sealer, err)
 	}
 	env := tokenseal.Envelope{InvitationID: "inv-1", Token: token, InviterName: "Grace Hopper"}
-	sealed, err := sealer.Seal(env)
+	sealed, err := sealer.Seal(env.InvitationID, env.Token, env.InviterName)
 	if err != nil {
 		t.Fatal(err)
 	}
