@@ -37,6 +37,11 @@ type Config struct {
 	// Resume is the first sequence the handler still needs: where the
 	// consumer starts, and starts over after a batch fails for good.
 	Resume func(context.Context) (uint64, error)
+	// KeepDurable says the durable consumer's acknowledgements are the
+	// handler's checkpoint (it keeps none of its own, as the mailer): a
+	// consumer that exists is used as it stands, whatever another replica
+	// has in flight on it, and Resume only says where a new one starts.
+	KeepDurable bool
 	Handle Handler
 	// Retryable says whether a failed batch is worth retrying in place
 	// before it is fed again from Resume; nil retries every failure.

@@ -312,3 +312,70 @@ func TestLostStoreIsFedAgain(t *testing.T) {
 		t.Fatalf("applied %d events, want 30 twice", log.by["only"])
 	}
 }
+
+// A handler may take longer than the ack wait (a mailer waiting for its
+// SMTP server): its batch is said to be in progress, never delivered again
+// meanwhile. With KeepDurable, a replica starting while another holds
+// events in flight keeps the consumer as it stands: nothing is handed out
+// twice.
+func TestSlowHandlerKeepsItsBatch(t *testing.T) {
+	testkit.NeedsServers(t)
+	s := newStream(t)
+	s.appendInvitations(t, 0, 3)
+	const durable = "test-mailer"
+	var mu sync.Mutex
+	seen := map[uint64]int{}
+	release := make(chan struct{})
+	handle := func(_ context.Context, events []domain.Delivered) error {
+		mu.Lock()
+		for _, e := range events {
+			seen[e.Sequence]++
+		}
+		mu.Unlock()
+		<-release
+		return nil
+	}
+	resume := func(context.Context) (uint64, error) { return 1, nil }
+	first := start(t, consumer.Config{JetStream: s.js, Durable: durable, KeepDurable: true, Resume: resume, Handle: handle})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first replica has %d events", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	info := func() *jetstream.ConsumerInfo {
+		c, err := s.js.Consumer(t.Context(), eventstore.StreamName, durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo()
+	}
+	created := info().Created
+	second := start(t, consumer.Config{JetStream: s.js, Durable: durable, KeepDurable: true, Resume: resume, Handle: handle})
+	time.Sleep(7 * time.Second) // beyond the ack wait of 5 s
+	close(release)
+	deadline = time.Now().Add(10 * time.Second)
+	for info().NumAckPending > 0 || info().AckFloor.Stream < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not acknowledged: %+v", info())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := uint64(1); seq <= 3; seq++ {
+		if seen[seq] != 1 {
+			t.Errorf("event %d handled %d times", seq, seen[seq])
+		}
+	}
+	if !info().Created.Equal(created) || first.Redeliveries()+second.Redeliveries() != 0 {
+		t.Errorf("consumer made anew (%v, was %v) or events delivered again (%d)", info().Created, created, first.Redeliveries()+second.Redeliveries())
+	}
+}

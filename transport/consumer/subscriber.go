@@ -33,6 +33,8 @@ type subscriber struct {
 	durable string
 	// resume is the first sequence the handler still needs.
 	resume func(context.Context) (uint64, error)
+	// keep uses an existing durable consumer as it stands (KeepDurable).
+	keep   bool
 	logger *slog.Logger
 
 	refeed       chan struct{}
@@ -44,7 +46,7 @@ type subscriber struct {
 }
 
 func newSubscriber(cfg Config) *subscriber {
-	return &subscriber{js: cfg.JetStream, name: cfg.Name, durable: cfg.Durable, resume: cfg.Resume, logger: cfg.Logger,
+	return &subscriber{js: cfg.JetStream, name: cfg.Name, durable: cfg.Durable, resume: cfg.Resume, keep: cfg.KeepDurable, logger: cfg.Logger,
 		refeed: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
@@ -189,6 +191,7 @@ func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 	defer stop()
 	defer it.Stop()
 	incoming, failed := make(chan jetstream.Msg, maxBatch), make(chan error, 1)
+	held := &inFlight{msgs: map[jetstream.Msg]struct{}{}}
 	go func() {
 		for {
 			m, err := it.Next()
@@ -196,6 +199,7 @@ func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 				failed <- err
 				return
 			}
+			held.add(m)
 			select {
 			case incoming <- m:
 			case <-ctx.Done():
@@ -231,6 +235,52 @@ func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		err = s.await(ctx, msg, batch, held)
+		held.remove(batch)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// inFlight are the events this process received and has not acknowledged
+// yet: the batch being handled and those waiting for the next.
+type inFlight struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
+}
+
+func (f *inFlight) add(m jetstream.Msg) {
+	f.mu.Lock()
+	f.msgs[m] = struct{}{}
+	f.mu.Unlock()
+}
+
+func (f *inFlight) remove(batch []jetstream.Msg) {
+	f.mu.Lock()
+	for _, m := range batch {
+		delete(f.msgs, m)
+	}
+	f.mu.Unlock()
+}
+
+// inProgress tells JetStream that each is still being worked on.
+func (f *inFlight) inProgress() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for m := range f.msgs {
+		_ = m.InProgress()
+	}
+}
+
+// await acknowledges the batch once handled, or has it delivered again.
+// While the handler works (a mailer waiting for an SMTP server may take
+// minutes), every event held is said to be in progress each half ackWait,
+// so that JetStream does not deliver it again meanwhile.
+func (s *subscriber) await(ctx context.Context, msg *message.Message, batch []jetstream.Msg, held *inFlight) error {
+	tick := time.NewTicker(ackWait / 2)
+	defer tick.Stop()
+	for {
 		select {
 		case <-msg.Acked():
 			for _, m := range batch {
@@ -238,11 +288,14 @@ func (s *subscriber) deliver(ctx context.Context, out chan<- *message.Message, f
 					return err
 				}
 			}
+			return nil
 		case <-msg.Nacked():
 			for _, m := range batch {
 				_ = m.Nak()
 			}
 			return errRefeed
+		case <-tick.C:
+			held.inProgress()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -299,6 +352,8 @@ func (s *subscriber) consumer(ctx context.Context, start uint64, fresh bool) (je
 			info.Config.MaxAckPending == cfg.MaxAckPending
 		idleAtStart := info.Delivered.Stream+1 == start && info.NumAckPending == 0
 		switch {
+		case same && s.keep:
+			return c, nil
 		case same && fresh && idleAtStart:
 			// A replica that died pinned would hold the pin for pinnedTTL.
 			if err := stream.UnpinConsumer(ctx, s.durable, s.name); err != nil {
