@@ -42,7 +42,7 @@ type Config struct {
 	// consumer that exists is used as it stands, whatever another replica
 	// has in flight on it, and Resume only says where a new one starts.
 	KeepDurable bool
-	Handle Handler
+	Handle      Handler
 	// Retryable says whether a failed batch is worth retrying in place
 	// before it is fed again from Resume; nil retries every failure.
 	Retryable func(error) bool
