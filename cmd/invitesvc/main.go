@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,9 +20,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/invitesvc/invitesvc/internal/service"
+	"github.com/invitesvc/invitesvc/transport/accepturl"
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/httpapi"
+	"github.com/invitesvc/invitesvc/transport/mailer"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -106,6 +109,12 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 		}
 		return nil
 	})
+	fs.StringVar(&s.AcceptURL, "accept-url", "", "template of the links that accept an invitation, with {token} once (e.g. https://app.example.com/invite?token={token}); the answers that carry a token carry its link, the emails hold it. Embedded server: defaults to the service's own look-up by token")
+	fs.StringVar(&s.DeliveryRecipients, "delivery-recipient", "", "comma-separated age recipients (age1..., from age-keygen) or files of them, to which each invitation's token is sealed in its events for delivery; empty: the --delivery-identity-file's own key")
+	fs.StringVar(&s.DeliveryIdentityFile, "delivery-identity-file", "", "age identity file (age-keygen's output) the mailer opens the sealed tokens with; without it this process sends no email. Embedded server with neither delivery flag: one kept in <data-dir>/delivery-identity")
+	fs.StringVar(&s.SMTPURL, "smtp-url", "", "the mailer's SMTP server: smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none for a trusted relay), smtps://... for implicit TLS (465); empty: each email is written to <data-dir>/outbox")
+	fs.StringVar(&s.MailFrom, "mail-from", "", "From of the emails (e.g. 'Acme <invitations@acme.com>'); required with --smtp-url")
+	fs.StringVar(&s.MailTemplates, "mail-templates", "", "directory of email templates (subject.txt, body.txt, body.html, and <locale>/ variants) that replace the embedded ones")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+
@@ -221,6 +230,20 @@ func (s settings) validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if _, err := accepturl.Parse(s.AcceptURL); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", s.name("accept-url"), err))
+	}
+	if s.SMTPURL != "" {
+		if _, err := mailer.NewSMTP(s.SMTPURL, nil); err != nil {
+			errs = append(errs, err)
+		}
+		if s.MailFrom == "" {
+			errs = append(errs, fmt.Errorf("%s needs --mail-from, the From of the emails", s.name("smtp-url")))
+		}
+		if devIdentity := s.NATSURL == "" && s.DeliveryRecipients == ""; s.DeliveryIdentityFile == "" && !devIdentity {
+			errs = append(errs, fmt.Errorf("%s is the mailer's, which runs with --delivery-identity-file", s.name("smtp-url")))
+		}
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(s.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", s.logLevel))
@@ -250,6 +273,7 @@ func run(args []string, stderr io.Writer) error {
 	defer listener.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	s.embeddedDelivery(listener.Addr())
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	svc, err := service.Start(startCtx, s.Config)
 	cancel()
@@ -258,7 +282,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	defer svc.Close()
 	if svc.DevSecret != nil {
-		announceDevMode(stderr, svc.DevSecret, svc.DevSecretFile, reachable(listener.Addr()))
+		announceDevMode(stderr, svc.DevSecret, svc.DevSecretFile, reachable(listener.Addr()), svc.Outbox)
 	}
 	if svc.NATSUsers != nil && s.NATSListen != "" {
 		announceNATSUsers(stderr, svc.NATSUsers, s.NATSListen)
@@ -282,6 +306,23 @@ func run(args []string, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// embeddedDelivery gives the embedded default what it needs to deliver
+// invitations with no delivery flag: dev mode keeps an identity beside the
+// stream, as it keeps its signing key, and the links are the service's own
+// look-up by token. An external NATS has replicas, which would each make
+// an identity of their own: there, delivery is configured or off.
+func (s *settings) embeddedDelivery(addr net.Addr) {
+	if s.NATSURL != "" {
+		return
+	}
+	if s.DeliveryRecipients == "" && s.DeliveryIdentityFile == "" {
+		s.DeliveryIdentityFile, s.CreateDeliveryIdentity = filepath.Join(s.DataDir, service.DevIdentityFile), true
+	}
+	if s.AcceptURL == "" {
+		s.AcceptURL = "http://" + reachable(addr) + "/api/v1/organizations/invitations/" + accepturl.Placeholder
+	}
 }
 
 func orDefault(s, def string) string {
@@ -328,10 +369,11 @@ func reachable(addr net.Addr) string {
 // announceDevMode says loudly that tokens are signed with a local secret,
 // hands the user a token to start with and a first request that works on
 // a fresh store.
-func announceDevMode(w io.Writer, secret []byte, secretFile, addr string) {
+func announceDevMode(w io.Writer, secret []byte, secretFile, addr, outbox string) {
 	token, err := auth.Mint(secret, auth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: "dev-admin"},
 		Email:            "dev-admin@example.com",
+		Name:             "Dev Admin",
 		OrgPermissions:   map[string][]string{auth.AnyOrganization: auth.Permissions},
 	}, 24*time.Hour)
 	if err != nil {
@@ -358,6 +400,9 @@ Mint other tokens (permissions: %[4]s):
     --sub user-42 --email ada@example.com --perm acme=org.read,org.user.invite
 
 `, token, secretFile, addr, strings.Join(auth.Permissions, ", "))
+	if outbox != "" {
+		fmt.Fprintf(w, "Invitation emails are not sent (no --smtp-url): each is written to\n\n  %s\n\n", outbox)
+	}
 }
 
 // announceNATSUsers tells how to reach the embedded server on --nats-listen:

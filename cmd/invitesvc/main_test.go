@@ -62,6 +62,11 @@ func TestParseRefusesBadSettings(t *testing.T) {
 			"cannot be used with --nats-url (set by INVITESVC_NATS_URL); invitectl reads INVITECTL_NATS_URL"},
 		{[]string{"--jwt-secret-file", "/nonexistent/secret"}, nil, "--jwt-secret-file: open /nonexistent/secret"},
 		{[]string{"--jwt-secret-file", "x"}, map[string]string{"INVITESVC_JWT_SECRET": strings.Repeat("s", 32)}, "give --jwt-secret (set by INVITESVC_JWT_SECRET) or --jwt-secret-file, not both"},
+		{[]string{"--accept-url", "https://app.example.com/invite"}, nil, "{token} exactly once"},
+		{nil, map[string]string{"INVITESVC_ACCEPT_URL": "app.example.com/{token}"}, "--accept-url (set by INVITESVC_ACCEPT_URL)"},
+		{[]string{"--smtp-url", "http://mail.example.com", "--mail-from", "a@b.c"}, nil, "smtp or smtps"},
+		{[]string{"--smtp-url", "smtp://mail.example.com"}, nil, "needs --mail-from"},
+		{[]string{"--nats-url", "nats://x:4222", "--smtp-url", "smtp://mail.example.com", "--mail-from", "a@b.c"}, nil, "--delivery-identity-file"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -81,6 +86,8 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	t.Setenv("INVITESVC_REDIS_URL", "redis://127.0.0.1:6390/1")
 	t.Setenv("INVITESVC_ACCEPT_UNVERIFIED", "12, 40")
 	t.Setenv("INVITESVC_CORS_ORIGINS", "https://ignored.example.com")
+	t.Setenv("INVITESVC_SMTP_URL", "smtps://mailer:pw@mail.example.com")
+	t.Setenv("INVITESVC_MAIL_FROM", "Acme <invitations@acme.com>")
 	s, err := parse([]string{"--http-addr", "127.0.0.1:7777", "--verify-keys", "old.pub,other.pub",
 		"--cors-origins", "https://console.example.com, http://localhost:5173"}, &bytes.Buffer{})
 	if err != nil {
@@ -97,6 +104,32 @@ func TestParseTakesEnvironmentAndFlagsWin(t *testing.T) {
 	}
 	if s.DataDir != "./data" || s.FailureBurst != 20 {
 		t.Fatalf("defaults %+v", s)
+	}
+	if s.SMTPURL != "smtps://mailer:pw@mail.example.com" || s.MailFrom != "Acme <invitations@acme.com>" {
+		t.Fatalf("smtp-url %q, mail-from %q", s.SMTPURL, s.MailFrom)
+	}
+}
+
+// The embedded default delivers with no flag: dev mode's identity in the
+// data directory, links to the service's own look-up; given settings, or
+// an external NATS, are left as they are.
+func TestEmbeddedDelivery(t *testing.T) {
+	addr := &net.TCPAddr{IP: net.IPv4zero, Port: 8080}
+	s := settings{Config: service.DefaultConfig()}
+	s.embeddedDelivery(addr)
+	if s.DeliveryIdentityFile != filepath.Join("data", "delivery-identity") || !s.CreateDeliveryIdentity ||
+		s.AcceptURL != "http://127.0.0.1:8080/api/v1/organizations/invitations/{token}" {
+		t.Fatalf("embedded: %+v", s.Config)
+	}
+	for _, given := range []settings{
+		{Config: service.Config{NATSURL: "nats://x:4222"}},
+		{Config: service.Config{DeliveryRecipients: "age1x", AcceptURL: "https://app.example.com/i/{token}"}},
+	} {
+		before := given
+		given.embeddedDelivery(addr)
+		if given.DeliveryIdentityFile != "" || given.CreateDeliveryIdentity || given.AcceptURL != before.AcceptURL {
+			t.Errorf("%+v became %+v", before.Config, given.Config)
+		}
 	}
 }
 

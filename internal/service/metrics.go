@@ -18,7 +18,7 @@ import (
 // exist yet has no data.
 var (
 	commandNames = []string{"register_organization", "create_invitations", "accept_invitation", "cancel_invitation",
-		"resend_invitation", "remove_member", "expire_invitation"}
+		"resend_invitation", "remove_member", "expire_invitation", "record_delivery"}
 	commandOutcomes = []string{"written", "unchanged", "refused", "conflict", "unavailable", "error"}
 )
 
@@ -75,7 +75,7 @@ func (s *Service) registerMetrics() (*prometheus.Registry, commandMetrics) {
 	}
 	projection := prometheus.Labels{"projection": "read-models"}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		cm.done, cm.retries, s.batches.appends,
+		cm.done, cm.retries, s.batches.appends, s.mails.sent, s.mails.failed, s.mails.retried, s.mails.lag,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_checkpoint", ConstLabels: projection,
 			Help: "Stream sequence of the last event in the read store (-1 when it cannot be read)."}, checkpoint),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "invitesvc_projection_lag_events", ConstLabels: projection,

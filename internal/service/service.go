@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,26 @@ type Config struct {
 	// KEKFile's at start. See README "Personal data and erasure".
 	KEKFile          string
 	PreviousKEKFiles []string
+	// How invitations reach people (README section of that name):
+	// AcceptURL is the --accept-url template of the links; the tokens are
+	// sealed to DeliveryRecipients (age recipients, or files of them) and
+	// opened by the mailer with DeliveryIdentityFile, which sends over
+	// SMTPURL (the outbox in DataDir without one) as MailFrom, with the
+	// templates of MailTemplates over the embedded ones.
+	// CreateDeliveryIdentity makes DeliveryIdentityFile when it does not
+	// exist: dev mode's, in the data directory (DevIdentityFile).
+	AcceptURL              string
+	DeliveryRecipients     string
+	DeliveryIdentityFile   string
+	CreateDeliveryIdentity bool
+	SMTPURL                string
+	MailFrom               string
+	MailTemplates          string
+	// SMTPTLSConfig replaces the system's roots for the SMTP server (tests).
+	SMTPTLSConfig *tls.Config
+	// MailRetryBackoff is the mailer's first wait before a retry; 0 is
+	// its default.
+	MailRetryBackoff time.Duration
 	// AcceptUnverified are the sequences of events that do not verify which
 	// an operator decided the projection steps over (not applied).
 	AcceptUnverified []uint64
@@ -150,12 +171,18 @@ type Service struct {
 	batches     batchMetrics
 	store       projections.Store
 	projections *Projections
-	ctx         context.Context // ends when the service closes
-	stop        context.CancelFunc
-	background  sync.WaitGroup // the expiry's, the write probe's and the stream guard's goroutines
-	probe       *writeProbe
-	guard       *streamGuard
-	unlock      func() error // releases the data directory, when the embedded server has it
+	delivery    delivery
+	mailer      *Mailer
+	mails       mailMetrics
+	// Outbox is where the mailer writes the emails when it has no SMTP
+	// server (dev mode), else empty.
+	Outbox     string
+	ctx        context.Context // ends when the service closes
+	stop       context.CancelFunc
+	background sync.WaitGroup // the expiry's, the write probe's and the stream guard's goroutines
+	probe      *writeProbe
+	guard      *streamGuard
+	unlock     func() error // releases the data directory, when the embedded server has it
 	// stopTracing flushes and stops the trace exporter, when tracing is on.
 	stopTracing func(context.Context) error
 }
@@ -165,7 +192,7 @@ type Service struct {
 // service ready to serve.
 func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	cfg = cfg.withDefaults()
-	s := &Service{cfg: cfg, batches: newBatchMetrics()}
+	s := &Service{cfg: cfg, batches: newBatchMetrics(), mails: newMailMetrics()}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -201,6 +228,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.delivery, err = cfg.openDelivery(); err != nil {
+		return nil, err
+	}
 	s.guard = &streamGuard{js: s.events.JetStream(), logger: cfg.Logger}
 	if err := s.guard.check(ctx); err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", eventstore.StreamName, err)
@@ -222,8 +252,15 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		waiter = s.projections.Waiter
 	}
 	registry, observer := s.registerMetrics()
-	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, s.personal, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer)
+	var opts []commands.Option
+	if s.delivery.sealer != nil {
+		opts = append(opts, commands.SealTokens(s.delivery.sealer))
+	}
+	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, s.personal, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer, opts...)
 	s.startExpiry(handlers.ExpireInvitation)
+	if err := s.startMailer(handlers.Delivery); err != nil {
+		return nil, err
+	}
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
@@ -233,6 +270,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
+		AcceptURL:      s.delivery.links,
 		Logger:         cfg.Logger,
 		Metrics:        registry,
 		Now:            cfg.Now,
@@ -404,6 +442,9 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 // for every goroutine the service started and closes every connection. It
 // also undoes a Start that failed half-way.
 func (s *Service) Close() {
+	if err := s.mailer.Close(); err != nil {
+		s.cfg.Logger.Warn("mailer did not stop cleanly", "error", err)
+	}
 	if s.projections != nil {
 		if err := s.projections.Close(); err != nil {
 			s.cfg.Logger.Warn("projections did not stop cleanly", "error", err)

@@ -32,6 +32,10 @@ var Roles = []Role{RoleService, RoleSubscriber, RoleAuditor}
 // the read models in Redis.
 const ServiceDurable = "invitesvc-read-models"
 
+// MailerDurable is the durable consumer of the service's mailer, which its
+// replicas share, one of them active at a time (issue 15).
+const MailerDurable = "invitesvc-mailer"
+
 // ServiceInboxPrefix is where the service's replies arrive (publish acks,
 // direct gets, pulled events). No other role may subscribe under it: a user
 // who could watch the service's inboxes could also make JetStream deliver
@@ -72,7 +76,7 @@ func consumerCreate(name string) []string {
 // stream (never delete or purge it), and the account's JetStream usage
 // ($JS.API.INFO, which the nats CLI asks before it creates the stream, in
 // the deployments' stream job); create, read, pull, ack, unpin and
-// delete its consumers: durable ones (ServiceDurable, and any a runner of
+// delete its consumers: durable ones (ServiceDurable, MailerDurable, and any a runner of
 // the service is given) and the ephemeral and ordered ones whose names
 // nats.go makes up, hence "*"; replies under its own inbox prefix. No core
 // subscription to the events: it reads them with consumers.
@@ -152,7 +156,7 @@ func SubscriberPermissions(consumers []string) *server.Permissions {
 // one an auditor made would hold no one's position.
 func AuditorPermissions(subscriberConsumers []string) *server.Permissions {
 	var deny []string
-	for _, c := range slices.Concat([]string{ServiceDurable}, subscriberConsumers) {
+	for _, c := range slices.Concat([]string{ServiceDurable, MailerDurable}, subscriberConsumers) {
 		deny = slices.Concat(deny, consumerCreate(c), []string{consumerAPI("MSG.NEXT", c), consumerAPI("DELETE", c)})
 	}
 	allow := slices.Concat([]string{streamInfo, directGet, directGet + ".>", keyStreamInfo, keyMsgGet}, consumerCreate("*"),
