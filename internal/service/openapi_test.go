@@ -351,21 +351,22 @@ func forGenerators(t *testing.T, raw []byte) {
 	walk("#", doc)
 
 	// The invitation schemas are written out in full, each: they must stay
-	// Invitation and a token.
+	// Invitation and a token, with its accept link.
 	schemas := doc.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
 	base := withoutDescription(schemas["Invitation"])
 	for name, tokenRequired := range map[string]bool{"InvitationWithToken": true, "CreatedInvitation": false} {
 		s := withoutDescription(schemas[name])
 		props, _ := s["properties"].(map[string]any)
 		required, _ := s["required"].([]any)
-		if props["token"] == nil || slices.Contains(required, any("token")) != tokenRequired {
-			t.Errorf("%s: needs the property token, required: %v", name, tokenRequired)
+		if props["token"] == nil || props["accept_url"] == nil || slices.Contains(required, any("token")) != tokenRequired || slices.Contains(required, any("accept_url")) {
+			t.Errorf("%s: needs the property token, required: %v, and accept_url, optional", name, tokenRequired)
 			continue
 		}
 		delete(props, "token")
+		delete(props, "accept_url")
 		s["required"] = slices.DeleteFunc(required, func(r any) bool { return r == "token" })
 		if !reflect.DeepEqual(s, base) {
-			t.Errorf("%s differs from Invitation by more than its token: change them together", name)
+			t.Errorf("%s differs from Invitation by more than its token and accept_url: change them together", name)
 		}
 	}
 }
