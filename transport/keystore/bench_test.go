@@ -20,7 +20,7 @@ func benchStore(b *testing.B) (*Store, jetstream.JetStream, *KEK) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := EnsureBucket(b.Context(), js, 1); err != nil {
+	if err := eventstore.Ensure(b.Context(), js, StreamConfig(1)); err != nil {
 		b.Fatal(err)
 	}
 	kek, err := LoadKEK(testkit.KEKFile(b))
