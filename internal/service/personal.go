@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
@@ -19,7 +21,7 @@ func (s *Service) openKeys(ctx context.Context) error {
 		return err
 	}
 	js := s.events.JetStream()
-	if err := keystore.EnsureBucket(ctx, js, s.cfg.Replicas); err != nil {
+	if err := eventstore.Ensure(ctx, js, keystore.StreamConfig(s.cfg.Replicas)); err != nil {
 		return err
 	}
 	if s.personal, err = keystore.Open(ctx, js, current, previous); err != nil {
@@ -60,4 +62,38 @@ func (c Config) keyEncryptionKeys() (*keystore.KEK, []*keystore.KEK, error) {
 		previous = append(previous, k)
 	}
 	return current, previous, nil
+}
+
+// openedHistory is the audit's reads of the stream with every address
+// opened (or marked erased), as the API shows them.
+type openedHistory struct {
+	eventstore.History
+	personal *keystore.Store
+}
+
+func (h openedHistory) Load(ctx context.Context, id domain.StreamID) ([]domain.Recorded, domain.Position, error) {
+	events, pos, err := h.History.Load(ctx, id)
+	if err != nil {
+		return nil, pos, err
+	}
+	events, err = h.open(ctx, events)
+	return events, pos, err
+}
+
+func (h openedHistory) OrganizationEvents(ctx context.Context, organizationID string) ([]domain.Recorded, error) {
+	events, err := h.History.OrganizationEvents(ctx, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	return h.open(ctx, events)
+}
+
+func (h openedHistory) open(ctx context.Context, events []domain.Recorded) ([]domain.Recorded, error) {
+	for i := range events {
+		var err error
+		if events[i].Data, err = h.personal.Open(ctx, events[i].Data); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
 }

@@ -264,7 +264,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
-		Events:         s.events.History(),
+		Events:         openedHistory{History: s.events.History(), personal: s.personal},
 		Verifier:       verifier,
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),

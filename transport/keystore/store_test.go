@@ -37,7 +37,7 @@ func newBucket(t *testing.T) *bucket {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureBucket(t.Context(), js, 1); err != nil {
+	if err := eventstore.Ensure(t.Context(), js, StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	return &bucket{t: t, srv: n.Server, js: js}
