@@ -32,20 +32,26 @@ type Due struct {
 	Send         bool
 }
 
-// Due loads the invitation and its organization.
-func (h *DeliveryHandler) Due(ctx context.Context, org, invitationID, eventID string) (Due, error) {
-	inv, _, err := h.invitation(ctx, org, invitationID)
-	if err != nil {
-		return Due{}, err
-	}
-	if !inv.EmailDue(eventID, h.now()) {
-		return Due{Invitation: inv}, nil
-	}
-	o, _, err := h.organization(ctx, org)
-	if err != nil {
-		return Due{}, err
-	}
-	return Due{Invitation: inv, Organization: o, Send: true}, nil
+// Due loads the invitation and its organization. What it loads is
+// checked fresh, as a decision that writes nothing is: an email must not go
+// out on a cached state that another replica's cancel or resend has moved.
+func (h *DeliveryHandler) Due(ctx context.Context, org, invitationID, eventID string) (due Due, err error) {
+	attempts := 0
+	_, _, err = h.decide(ctx, []domain.StreamID{invitationStream(org, invitationID)}, &attempts, func(ctx context.Context, now time.Time) (decision, error) {
+		due = Due{}
+		if due.Invitation, _, err = h.invitation(ctx, org, invitationID); err != nil {
+			return decision{}, err
+		}
+		if !due.Invitation.EmailDue(eventID, now) {
+			return decision{}, nil
+		}
+		if due.Organization, _, err = h.organization(ctx, org); err != nil {
+			return decision{}, err
+		}
+		due.Send = true
+		return decision{}, nil
+	})
+	return due, err
 }
 
 // Record appends the outcome, once: an outcome recorded already (by a

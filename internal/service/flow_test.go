@@ -224,18 +224,40 @@ func TestMetricsAndHealth(t *testing.T) {
 }
 
 // TestTokensNeverAtRest looks for raw tokens in the stream's files and in
-// every Redis value after a flow that created, resent and accepted.
+// every Redis value after a flow that created, resent and accepted, with
+// the tokens sealed for delivery and emailed to dev mode's outbox: the
+// emails there hold them, as they must; nothing else does.
 func TestTokensNeverAtRest(t *testing.T) {
 	url := testkit.Redis(t)
 	var logs testkit.Buffer
 	s := startStack(t, url, func(c *service.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.AcceptURL, c.DeliveryIdentityFile, c.CreateDeliveryIdentity = acceptTemplate, filepath.Join(c.DataDir, service.DevIdentityFile), true
 	})
 	s.register("acme")
 	invs := s.invite("ada@example.com", "bob@example.com")
+	for _, inv := range invs {
+		s.delivery(inv["id"].(string), "sent")
+	}
 	resent := s.do("POST", api+"/acme/invitations/"+invs[1]["id"].(string)+"/resend", s.admin, nil)
+	s.delivery(invs[1]["id"].(string), "sent")
 	expect(t, s.do("POST", api+"/invitations/"+invs[0]["token"].(string)+"/_accept", s.invitee("u", "ada@example.com"), nil), http.StatusOK)
 	tokens := []string{invs[0]["token"].(string), invs[1]["token"].(string), resent.str("token")}
+	outbox := filepath.Join(s.cfg.DataDir, "outbox")
+	emails, err := os.ReadDir(outbox)
+	if err != nil || len(emails) != 3 || s.svc.Outbox != outbox {
+		t.Fatalf("the outbox %s (%s) holds %d emails (%v), want 3", outbox, s.svc.Outbox, len(emails), err)
+	}
+	var all []byte
+	for _, e := range emails {
+		raw, _ := os.ReadFile(filepath.Join(outbox, e.Name()))
+		all = append(all, raw...)
+	}
+	for _, tok := range tokens {
+		if !strings.Contains(string(all), tok) {
+			t.Fatal("a token was not emailed: the check below would prove nothing")
+		}
+	}
 	// Failed look-ups and accepts log too.
 	expect(t, s.do("GET", api+"/invitations/"+invs[1]["token"].(string), "", nil), http.StatusNotFound)
 	expect(t, s.do("POST", api+"/invitations/"+resent.str("token")+"/_accept", s.invitee("eve", "eve@example.com"), nil), http.StatusForbidden)
@@ -249,7 +271,10 @@ func TestTokensNeverAtRest(t *testing.T) {
 	}
 
 	var files int
-	err := filepath.WalkDir(s.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(s.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if path == outbox {
+			return fs.SkipDir
+		}
 		if err != nil || d.IsDir() {
 			return err
 		}

@@ -3,6 +3,7 @@ package service_test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -13,10 +14,14 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/auth"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/tokenseal"
 )
 
 // The mailer, end to end: the service over real JetStream and a real read
@@ -283,4 +288,84 @@ func TestSendEmailFalseAndLocale(t *testing.T) {
 		t.Fatalf("created event %v", data)
 	}
 	expect(t, s.do("POST", api+"/acme/invitations", s.admin, map[string]any{"emails": []string{"x@example.com"}, "locale": "../../etc"}), http.StatusBadRequest, "root.invalid_parameter")
+}
+
+// A subscriber reading the stream, without the delivery identity, finds no
+// token in any event: only sealed ones, which do not open with any other
+// identity and which the mailer's opens.
+func TestStreamReaderWithoutTheIdentity(t *testing.T) {
+	n := testkit.StartNATS(t, true)
+	server := testkit.StartSMTP(t, testkit.SMTPOptions{})
+	s := startStack(t, "", mailing(t, server), func(c *service.Config) {
+		c.NATSURL, c.NATSNKeyFile = n.URL, n.Seed(eventstore.RoleService)
+	})
+	s.register("acme")
+	invs := s.invite("ada@example.com", "bob@example.com", "carol@example.com")
+	resent := s.do("POST", api+"/acme/invitations/"+invs[2]["id"].(string)+"/resend", s.admin, nil)
+	expect(t, resent, http.StatusOK)
+	tokens := map[string]bool{resent.str("token"): true}
+	for _, inv := range invs {
+		tokens[inv["token"].(string)] = true
+		s.delivery(inv["id"].(string), "sent")
+	}
+
+	js, err := jetstream.New(n.Connect(t, eventstore.RoleSubscriber))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(t.Context(), eventstore.StreamName, jetstream.ConsumerConfig{Durable: "mailer",
+		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := tokenseal.LoadOrCreateIdentity(filepath.Join(t.TempDir(), "stranger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailerKey, err := tokenseal.LoadIdentity(s.cfg.DeliveryIdentityFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events, sealed int
+	for m := range batch.Messages() {
+		events++
+		_ = m.Ack()
+		var e struct {
+			Type string
+			Data struct {
+				InvitationID string `json:"invitation_id"`
+				TokenSHA256  string `json:"token_sha256"`
+				TokenSealed  string `json:"token_sealed"`
+			}
+		}
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			t.Fatal(err)
+		}
+		for tok := range tokens {
+			if strings.Contains(string(m.Data()), tok) {
+				t.Fatalf("a token in clear in %s", e.Type)
+			}
+		}
+		if e.Type != "invitation.created" && e.Type != "invitation.resent" {
+			continue
+		}
+		sealed++
+		if _, err := stranger.Open(e.Data.TokenSealed, e.Data.InvitationID, e.Data.TokenSHA256); err == nil {
+			t.Fatal("another identity opens a sealed token")
+		}
+		env, err := mailerKey.Open(e.Data.TokenSealed, e.Data.InvitationID, e.Data.TokenSHA256)
+		if err != nil || !tokens[env.Token] {
+			t.Fatalf("the mailer's identity does not open the sealed token of %s: %v", e.Type, err)
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		t.Fatal(err)
+	}
+	if sealed != 4 || events < 10 {
+		t.Fatalf("read %d events, %d with a sealed token; want 4 of them", events, sealed)
+	}
 }

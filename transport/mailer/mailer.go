@@ -155,11 +155,12 @@ func (m *Mailer) Handle(ctx context.Context, events []domain.Delivered) error {
 
 // deliver sends one email if it is still due and records how it went.
 func (m *Mailer) deliver(ctx context.Context, r request) error {
+	log := m.cfg.Logger.With("organization_id", r.org, "invitation_id", r.invitation, "event_id", r.eventID)
 	due, err := m.cfg.Deliveries.Due(ctx, r.org, r.invitation, r.eventID)
 	if err != nil || !due.Send {
+		log.Debug("mailer: no email due", "delivery", due.Invitation.DeliveryStatus, "for", due.Invitation.DeliveryEventID, "version", due.Invitation.Version, "error", err)
 		return err
 	}
-	log := m.cfg.Logger.With("organization_id", r.org, "invitation_id", r.invitation, "event_id", r.eventID)
 	id := messageID(r.eventID, m.cfg.From)
 	report := domain.DeliveryReport{EventID: r.eventID, MessageID: "<" + id + ">"}
 	letter, err := m.letter(due, r, id)
