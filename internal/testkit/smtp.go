@@ -46,6 +46,8 @@ type SMTPServer struct {
 	refuse   func(rcpt string) *smtp.SMTPError
 	// attempts counts the RCPT commands, accepted or not.
 	attempts int
+	// delay is how long it takes to accept an email's data.
+	delay time.Duration
 }
 
 // SMTPOptions choose how the server speaks: in clear, with STARTTLS, or
@@ -138,6 +140,14 @@ func (s *SMTPServer) Refuse(f func(rcpt string) *smtp.SMTPError) {
 	s.mu.Unlock()
 }
 
+// Delay makes the server take d to accept each email's data: a client
+// stopped meanwhile has sent it, without an answer.
+func (s *SMTPServer) Delay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
+}
+
 // Attempts counts the recipients given to the server, accepted or refused.
 func (s *SMTPServer) Attempts() int {
 	s.mu.Lock()
@@ -226,6 +236,10 @@ func (c *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	c.mail.Data = data
+	c.server.mu.Lock()
+	delay := c.server.delay
+	c.server.mu.Unlock()
+	time.Sleep(delay)
 	c.server.mu.Lock()
 	c.server.received = append(c.server.received, c.mail)
 	c.server.mu.Unlock()
