@@ -18,6 +18,45 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for CreatedInvitationEmailErased.
+const (
+	CreatedInvitationEmailErasedTrue CreatedInvitationEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the CreatedInvitationEmailErased enum.
+func (e CreatedInvitationEmailErased) Valid() bool {
+	switch e {
+	case CreatedInvitationEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeliveryStatus.
+const (
+	Failed  DeliveryStatus = "failed"
+	Queued  DeliveryStatus = "queued"
+	Sent    DeliveryStatus = "sent"
+	Skipped DeliveryStatus = "skipped"
+)
+
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
+	switch e {
+	case Failed:
+		return true
+	case Queued:
+		return true
+	case Sent:
+		return true
+	case Skipped:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	OrganizationInvitationAlreadyAccepted      ErrorCode = "organization.invitation_already_accepted"
@@ -104,15 +143,17 @@ func (e ErrorCode) Valid() bool {
 
 // Defines values for EventType.
 const (
-	InvitationAccepted     EventType = "invitation.accepted"
-	InvitationCancelled    EventType = "invitation.cancelled"
-	InvitationCreated      EventType = "invitation.created"
-	InvitationExpired      EventType = "invitation.expired"
-	InvitationResent       EventType = "invitation.resent"
-	MembershipAdded        EventType = "membership.added"
-	MembershipRemoved      EventType = "membership.removed"
-	OrganizationRegistered EventType = "organization.registered"
-	OrganizationRenamed    EventType = "organization.renamed"
+	InvitationAccepted       EventType = "invitation.accepted"
+	InvitationCancelled      EventType = "invitation.cancelled"
+	InvitationCreated        EventType = "invitation.created"
+	InvitationDelivered      EventType = "invitation.delivered"
+	InvitationDeliveryFailed EventType = "invitation.delivery_failed"
+	InvitationExpired        EventType = "invitation.expired"
+	InvitationResent         EventType = "invitation.resent"
+	MembershipAdded          EventType = "membership.added"
+	MembershipRemoved        EventType = "membership.removed"
+	OrganizationRegistered   EventType = "organization.registered"
+	OrganizationRenamed      EventType = "organization.renamed"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -123,6 +164,10 @@ func (e EventType) Valid() bool {
 	case InvitationCancelled:
 		return true
 	case InvitationCreated:
+		return true
+	case InvitationDelivered:
+		return true
+	case InvitationDeliveryFailed:
 		return true
 	case InvitationExpired:
 		return true
@@ -135,6 +180,51 @@ func (e EventType) Valid() bool {
 	case OrganizationRegistered:
 		return true
 	case OrganizationRenamed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationEmailErased.
+const (
+	InvitationEmailErasedTrue InvitationEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationEmailErased enum.
+func (e InvitationEmailErased) Valid() bool {
+	switch e {
+	case InvitationEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationCreatedDataSkipEmail.
+const (
+	InvitationCreatedDataSkipEmailTrue InvitationCreatedDataSkipEmail = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationCreatedDataSkipEmail enum.
+func (e InvitationCreatedDataSkipEmail) Valid() bool {
+	switch e {
+	case InvitationCreatedDataSkipEmailTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationResentDataSkipEmail.
+const (
+	InvitationResentDataSkipEmailTrue InvitationResentDataSkipEmail = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationResentDataSkipEmail enum.
+func (e InvitationResentDataSkipEmail) Valid() bool {
+	switch e {
+	case InvitationResentDataSkipEmailTrue:
 		return true
 	default:
 		return false
@@ -159,6 +249,36 @@ func (e InvitationStatus) Valid() bool {
 	case InvitationStatusExpired:
 		return true
 	case InvitationStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationWithTokenEmailErased.
+const (
+	InvitationWithTokenEmailErasedTrue InvitationWithTokenEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationWithTokenEmailErased enum.
+func (e InvitationWithTokenEmailErased) Valid() bool {
+	switch e {
+	case InvitationWithTokenEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MemberEmailErased.
+const (
+	MemberEmailErasedTrue MemberEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the MemberEmailErased enum.
+func (e MemberEmailErased) Valid() bool {
+	switch e {
+	case MemberEmailErasedTrue:
 		return true
 	default:
 		return false
@@ -249,6 +369,11 @@ type AcceptResult struct {
 	Organization OrganizationRef `json:"organization"`
 }
 
+// AcceptURL The link that accepts the invitation: the service's `--accept-url` template with this token in place of `{token}`. Present exactly when the answer carries `token` and a template is configured (the embedded default links to the look-up by token of the service itself).
+//
+// Examples: https://app.example.com/invite?token=q3Ql2kq0rjH3rM2cR4Xq5v7c1y8pWl0aZbNw6m9eUxI
+type AcceptURL = string
+
 // CreateInvitationsInput Unknown fields are `400 root.invalid_parameter` naming the field (no mass assignment).
 //
 // Examples: {"emails":["ada@example.com","bob@example.com"],"expires_in":"3d","role":"member"}
@@ -261,12 +386,25 @@ type CreateInvitationsInput struct {
 	// Examples: 36h, 3d
 	ExpiresIn *ExpiresIn `json:"expires_in,omitempty"`
 
+	// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+	//
+	// Examples: fr, pt-BR
+	Locale *Locale `json:"locale,omitempty"`
+
 	// Role `owner` and `admin` also need `org.admin`.
 	Role *Role `json:"role,omitempty"`
+
+	// SendEmail `false`: no email is sent for these invitations (the answer's tokens are the caller's to pass on); their `delivery` is `skipped` and no event carries their tokens in any form.
+	SendEmail *bool `json:"send_email,omitempty"`
 }
 
-// CreatedInvitation A created invitation: the fields of `Invitation`, and `token` except on an idempotent replay (`Idempotent-Replayed: true`).
+// CreatedInvitation A created invitation: the fields of `Invitation`, and `token` and `accept_url` except on an idempotent replay (`Idempotent-Replayed: true`).
 type CreatedInvitation struct {
+	// AcceptURL The link that accepts the invitation: the service's `--accept-url` template with this token in place of `{token}`. Present exactly when the answer carries `token` and a template is configured (the embedded default links to the look-up by token of the service itself).
+	//
+	// Examples: https://app.example.com/invite?token=q3Ql2kq0rjH3rM2cR4Xq5v7c1y8pWl0aZbNw6m9eUxI
+	AcceptURL *AcceptURL `json:"accept_url,omitempty"`
+
 	// AcceptedAt RFC 3339 in UTC, whole seconds.
 	//
 	// Examples: 2026-11-23T09:42:00Z
@@ -291,8 +429,14 @@ type CreatedInvitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
+	Delivery *Delivery `json:"delivery,omitempty"`
+
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *CreatedInvitationEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -305,7 +449,12 @@ type CreatedInvitation struct {
 	// ID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
 	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
-	ID           InvitationID    `json:"id"`
+	ID InvitationID `json:"id"`
+
+	// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+	//
+	// Examples: fr, pt-BR
+	Locale       *Locale         `json:"locale,omitempty"`
 	Organization OrganizationRef `json:"organization"`
 
 	// Role What a member may do in the organization.
@@ -321,13 +470,55 @@ type CreatedInvitation struct {
 	Version int `json:"version"`
 }
 
+// CreatedInvitationEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type CreatedInvitationEmailErased bool
+
 // CreatedInvitations In the order of `emails`.
 type CreatedInvitations struct {
 	Invitations []CreatedInvitation `json:"invitations"`
 }
 
+// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
+type Delivery struct {
+	// Attempts SMTP attempts the outcome took (0 while queued or skipped).
+	Attempts int `json:"attempts"`
+
+	// Error The SMTP server's last reply (or why the email could not be made) when `failed`; the invitee's address in it is replaced by `<recipient>`.
+	Error *string `json:"error,omitempty"`
+
+	// SentAt When its outcome `sent` was recorded.
+	SentAt *Timestamp `json:"sent_at,omitempty"`
+
+	// Status How the email of the current token went: `queued` (sealed for delivery, no outcome yet), `sent` (the SMTP server, or dev mode's outbox, took it: `invitation.delivered`), `failed` (refused for good or out of attempts: `invitation.delivery_failed`), `skipped` (`send_email: false`, or the invitation was accepted, cancelled or expired before its turn).
+	Status DeliveryStatus `json:"status"`
+}
+
+// DeliveryStatus How the email of the current token went: `queued` (sealed for delivery, no outcome yet), `sent` (the SMTP server, or dev mode's outbox, took it: `invitation.delivered`), `failed` (refused for good or out of attempts: `invitation.delivery_failed`), `skipped` (`send_email: false`, or the invitation was accepted, cancelled or expired before its turn).
+type DeliveryStatus string
+
 // Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
 type Email = string
+
+// Erasure What the erasure did. Erasing again does nothing: every list empty, `member_removed` and `erased_at` `null`, `key_deleted` `false`.
+type Erasure struct {
+	// ErasedAt When the erasure was recorded (event `email.erased`); `null` when nothing was left to erase.
+	ErasedAt *Timestamp `json:"erased_at"`
+
+	// InvitationsCancelled The address's invitations that were pending or expired, now cancelled.
+	InvitationsCancelled []InvitationID `json:"invitations_cancelled"`
+
+	// KeyDeleted A data key of the address was still there, and is deleted: the address opens in no event sealed under it.
+	KeyDeleted bool `json:"key_deleted"`
+
+	// MemberRemoved The user whose membership the address's invitation made, now ended; `null` for none.
+	MemberRemoved *UserID `json:"member_removed"`
+}
+
+// ErasureInput defines model for ErasureInput.
+type ErasureInput struct {
+	// Email The address to erase, normalized as `Email` says (any case).
+	Email string `json:"email"`
+}
 
 // Error defines model for Error.
 type Error struct {
@@ -351,7 +542,7 @@ type ErrorEnvelope struct {
 	Errors []Error `json:"errors"`
 }
 
-// Event One stored event. `data` depends on `type`; `actor` is the acting user (`system` for expiries). No raw token is ever in an event, only its SHA-256. `data` is, by `type`: `organization.registered`: `OrganizationRegisteredData`, `organization.renamed`: `OrganizationRenamedData`, `invitation.created`: `InvitationCreatedData`, `invitation.resent`: `InvitationResentData`, `invitation.accepted`: `InvitationAcceptedData`, `invitation.cancelled`: `InvitationCancelledData`, `invitation.expired`: `InvitationExpiredData`, `membership.added`: `MembershipAddedData`, `membership.removed`: `MembershipRemovedData`.
+// Event One stored event. `data` depends on `type`; `actor` is the acting user (`system` for expiries). No raw token is ever in an event: only its SHA-256, and, with a delivery key, the token sealed for delivery (`token_sealed`), which only the holder of the delivery identity opens. `data` is, by `type`: `organization.registered`: `OrganizationRegisteredData`, `organization.renamed`: `OrganizationRenamedData`, `invitation.created`: `InvitationCreatedData`, `invitation.resent`: `InvitationResentData`, `invitation.accepted`: `InvitationAcceptedData`, `invitation.cancelled`: `InvitationCancelledData`, `invitation.expired`: `InvitationExpiredData`, `invitation.delivered`: `InvitationDeliveredData`, `invitation.delivery_failed`: `InvitationDeliveryFailedData`, `membership.added`: `MembershipAddedData`, `membership.removed`: `MembershipRemovedData`.
 type Event struct {
 	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	Actor UserID `json:"actor"`
@@ -397,7 +588,7 @@ type EventType string
 // Examples: 36h, 3d
 type ExpiresIn = string
 
-// Invitation The invitation resource, as listed and read: never with a token. `accepted_*` and `cancelled_*` appear only once that happened.
+// Invitation The invitation resource, as listed and read: never with a token. `accepted_*` and `cancelled_*` appear only once that happened. `locale` appears when the create named one, `delivery` when the service delivers emails (see `Delivery`).
 type Invitation struct {
 	// AcceptedAt RFC 3339 in UTC, whole seconds.
 	//
@@ -423,8 +614,14 @@ type Invitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
+	Delivery *Delivery `json:"delivery,omitempty"`
+
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *InvitationEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -437,7 +634,12 @@ type Invitation struct {
 	// ID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
 	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
-	ID           InvitationID    `json:"id"`
+	ID InvitationID `json:"id"`
+
+	// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+	//
+	// Examples: fr, pt-BR
+	Locale       *Locale         `json:"locale,omitempty"`
 	Organization OrganizationRef `json:"organization"`
 
 	// Role What a member may do in the organization.
@@ -449,6 +651,9 @@ type Invitation struct {
 	// Version How many events the invitation has.
 	Version int `json:"version"`
 }
+
+// InvitationEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type InvitationEmailErased bool
 
 // InvitationAcceptedData `data` of `invitation.accepted`.
 type InvitationAcceptedData struct {
@@ -490,8 +695,8 @@ type InvitationCreatedData struct {
 	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	Actor UserID `json:"actor"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email The address, or `[erased]` once it was erased.
+	Email InvitationCreatedData_Email `json:"email"`
 
 	// ExpiresAt RFC 3339 in UTC, possibly with fractions of a second.
 	ExpiresAt UTCTime `json:"expires_at"`
@@ -501,6 +706,11 @@ type InvitationCreatedData struct {
 	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
 	InvitationID InvitationID `json:"invitation_id"`
 
+	// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+	//
+	// Examples: fr, pt-BR
+	Locale *Locale `json:"locale,omitempty"`
+
 	// OrganizationID Chosen by the caller: UUIDs, numbers and slugs fit. Not `invitations`, the word the token routes use in its place (`/organizations/invitations/{invitation_token}`), so that no organization path reads as a token path. (Said here, not as `not: {const: invitations}`: kin-openapi cannot decode a path parameter whose schema has `not`.)
 	//
 	// Examples: acme
@@ -509,8 +719,81 @@ type InvitationCreatedData struct {
 	// Role What a member may do in the organization.
 	Role Role `json:"role"`
 
+	// SkipEmail Present (`true`) when no email is to be sent for this token (`send_email: false`).
+	SkipEmail *InvitationCreatedDataSkipEmail `json:"skip_email,omitempty"`
+
+	// TokenSealed The token sealed for its delivery: standard base64 of an age file (age-encryption.org/v1) encrypted to the service's delivery recipients, holding the JSON `{"invitation_id", "token", "inviter_name"}` (`inviter_name`: the `name` claim of who sent it, when their token had one). Only a holder of a recipient's identity can open it (`base64 -d | age -d -i identity`); a token opened is good only if its SHA-256 is this event's `token_sha256`. Absent when the service has no delivery key, or with `skip_email`.
+	TokenSealed *[]byte `json:"token_sealed,omitempty"`
+
 	// TokenSha256 Lower-case hex SHA-256.
 	TokenSha256 string `json:"token_sha256"`
+}
+
+// InvitationCreatedDataEmail1 defines model for InvitationCreatedData.Email.1.
+type InvitationCreatedDataEmail1 = interface{}
+
+// InvitationCreatedData_Email The address, or `[erased]` once it was erased.
+type InvitationCreatedData_Email struct {
+	union json.RawMessage
+}
+
+// InvitationCreatedDataSkipEmail Present (`true`) when no email is to be sent for this token (`send_email: false`).
+type InvitationCreatedDataSkipEmail bool
+
+// InvitationDeliveredData `data` of `invitation.delivered`: the SMTP server (or dev mode's outbox) took the email. It never holds the token.
+type InvitationDeliveredData struct {
+	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
+	Actor UserID `json:"actor"`
+
+	// Attempts SMTP attempts made (0: the email could not be made, such as a sealed token that does not open).
+	Attempts int `json:"attempts"`
+
+	// EventID The id of the `invitation.created` or `invitation.resent` whose email this is.
+	EventID string `json:"event_id"`
+
+	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
+	//
+	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
+	InvitationID InvitationID `json:"invitation_id"`
+
+	// MessageID The email's `Message-ID`, derived from `event_id`: the same for every attempt, so that a receiving server can tell a duplicate.
+	MessageID string `json:"message_id"`
+
+	// OrganizationID Chosen by the caller: UUIDs, numbers and slugs fit. Not `invitations`, the word the token routes use in its place (`/organizations/invitations/{invitation_token}`), so that no organization path reads as a token path. (Said here, not as `not: {const: invitations}`: kin-openapi cannot decode a path parameter whose schema has `not`.)
+	//
+	// Examples: acme
+	OrganizationID OrganizationID `json:"organization_id"`
+
+	// Reply The SMTP server's last reply (dev mode: the outbox file), one line, the invitee's address replaced by `<recipient>`.
+	Reply string `json:"reply"`
+}
+
+// InvitationDeliveryFailedData `data` of `invitation.delivery_failed`: the email was refused for good (a 5xx reply) or ran out of attempts (4xx replies), or could not be made. It never holds the token.
+type InvitationDeliveryFailedData struct {
+	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
+	Actor UserID `json:"actor"`
+
+	// Attempts SMTP attempts made (0: the email could not be made, such as a sealed token that does not open).
+	Attempts int `json:"attempts"`
+
+	// EventID The id of the `invitation.created` or `invitation.resent` whose email this is.
+	EventID string `json:"event_id"`
+
+	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
+	//
+	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
+	InvitationID InvitationID `json:"invitation_id"`
+
+	// MessageID The email's `Message-ID`, derived from `event_id`: the same for every attempt, so that a receiving server can tell a duplicate.
+	MessageID string `json:"message_id"`
+
+	// OrganizationID Chosen by the caller: UUIDs, numbers and slugs fit. Not `invitations`, the word the token routes use in its place (`/organizations/invitations/{invitation_token}`), so that no organization path reads as a token path. (Said here, not as `not: {const: invitations}`: kin-openapi cannot decode a path parameter whose schema has `not`.)
+	//
+	// Examples: acme
+	OrganizationID OrganizationID `json:"organization_id"`
+
+	// Reply The SMTP server's last reply (dev mode: the outbox file), one line, the invitee's address replaced by `<recipient>`.
+	Reply string `json:"reply"`
 }
 
 // InvitationExpiredData `data` of `invitation.expired`.
@@ -560,9 +843,18 @@ type InvitationResentData struct {
 	// Examples: acme
 	OrganizationID OrganizationID `json:"organization_id"`
 
+	// SkipEmail Present (`true`) when no email is to be sent for this token (`send_email: false`).
+	SkipEmail *InvitationResentDataSkipEmail `json:"skip_email,omitempty"`
+
+	// TokenSealed The token sealed for its delivery: standard base64 of an age file (age-encryption.org/v1) encrypted to the service's delivery recipients, holding the JSON `{"invitation_id", "token", "inviter_name"}` (`inviter_name`: the `name` claim of who sent it, when their token had one). Only a holder of a recipient's identity can open it (`base64 -d | age -d -i identity`); a token opened is good only if its SHA-256 is this event's `token_sha256`. Absent when the service has no delivery key, or with `skip_email`.
+	TokenSealed *[]byte `json:"token_sealed,omitempty"`
+
 	// TokenSha256 Lower-case hex SHA-256.
 	TokenSha256 string `json:"token_sha256"`
 }
+
+// InvitationResentDataSkipEmail Present (`true`) when no email is to be sent for this token (`send_email: false`).
+type InvitationResentDataSkipEmail bool
 
 // InvitationStatus `expired` is a pending invitation whose `expires_at` has passed, whether or not an expiry event has been written yet.
 type InvitationStatus string
@@ -570,8 +862,13 @@ type InvitationStatus string
 // InvitationToken 43 characters of base64url (256 random bits). Returned on create (not on an idempotent replay), on resend and on look-up, nowhere else: the service keeps only its SHA-256. It is the credential that look-up and accept by token need.
 type InvitationToken = string
 
-// InvitationWithToken The invitation resource with its current token: the answer of resend and of look-up by token. The fields of `Invitation` and `token`.
+// InvitationWithToken The invitation resource with its current token: the answer of resend and of look-up by token. The fields of `Invitation`, `token` and, with an accept URL template configured, `accept_url`.
 type InvitationWithToken struct {
+	// AcceptURL The link that accepts the invitation: the service's `--accept-url` template with this token in place of `{token}`. Present exactly when the answer carries `token` and a template is configured (the embedded default links to the look-up by token of the service itself).
+	//
+	// Examples: https://app.example.com/invite?token=q3Ql2kq0rjH3rM2cR4Xq5v7c1y8pWl0aZbNw6m9eUxI
+	AcceptURL *AcceptURL `json:"accept_url,omitempty"`
+
 	// AcceptedAt RFC 3339 in UTC, whole seconds.
 	//
 	// Examples: 2026-11-23T09:42:00Z
@@ -596,8 +893,14 @@ type InvitationWithToken struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
+	Delivery *Delivery `json:"delivery,omitempty"`
+
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *InvitationWithTokenEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -610,7 +913,12 @@ type InvitationWithToken struct {
 	// ID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
 	// Examples: 01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f
-	ID           InvitationID    `json:"id"`
+	ID InvitationID `json:"id"`
+
+	// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+	//
+	// Examples: fr, pt-BR
+	Locale       *Locale         `json:"locale,omitempty"`
 	Organization OrganizationRef `json:"organization"`
 
 	// Role What a member may do in the organization.
@@ -626,6 +934,9 @@ type InvitationWithToken struct {
 	Version int `json:"version"`
 }
 
+// InvitationWithTokenEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type InvitationWithTokenEmailErased bool
+
 // Links Relative URLs; the cursors in them are opaque.
 type Links struct {
 	// Next The next (older) items; only when more items follow.
@@ -638,10 +949,18 @@ type Links struct {
 	Self string `json:"self"`
 }
 
+// Locale A BCP 47 language tag (`fr`, `pt-BR`), stored in its canonical form. It chooses the variant of the invitation's email templates: `pt-BR`, else `pt`, else the default. Anything that is not a well-formed tag is `400 root.invalid_parameter` naming `locale`.
+//
+// Examples: fr, pt-BR
+type Locale = string
+
 // Member defines model for Member.
 type Member struct {
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *MemberEmailErased `json:"email_erased,omitempty"`
 
 	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
@@ -660,6 +979,9 @@ type Member struct {
 	UserID UserID `json:"user_id"`
 }
 
+// MemberEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type MemberEmailErased bool
+
 // MemberList defines model for MemberList.
 type MemberList struct {
 	// Links Relative URLs; the cursors in them are opaque.
@@ -672,8 +994,8 @@ type MembershipAddedData struct {
 	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	Actor UserID `json:"actor"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email The address, or `[erased]` once it was erased.
+	Email MembershipAddedData_Email `json:"email"`
 
 	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
@@ -690,6 +1012,14 @@ type MembershipAddedData struct {
 
 	// UserID The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	UserID UserID `json:"user_id"`
+}
+
+// MembershipAddedDataEmail1 defines model for MembershipAddedData.Email.1.
+type MembershipAddedDataEmail1 = interface{}
+
+// MembershipAddedData_Email The address, or `[erased]` once it was erased.
+type MembershipAddedData_Email struct {
+	union json.RawMessage
 }
 
 // MembershipRemovedData `data` of `membership.removed`.
@@ -779,6 +1109,9 @@ type ResendInput struct {
 	//
 	// Examples: 36h, 3d
 	ExpiresIn *ExpiresIn `json:"expires_in,omitempty"`
+
+	// SendEmail `false`: the new token is not emailed (see `CreateInvitationsInput`).
+	SendEmail *bool `json:"send_email,omitempty"`
 }
 
 // Role What a member may do in the organization.
@@ -950,6 +1283,12 @@ type PutOrganizationParams struct {
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
 
+// EraseEmailParams defines parameters for EraseEmail.
+type EraseEmailParams struct {
+	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
+	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
+}
+
 // ListOrganizationEventsParams defines parameters for ListOrganizationEvents.
 type ListOrganizationEventsParams struct {
 	// Type Only events of this type.
@@ -1092,6 +1431,9 @@ type GetMemberParams struct {
 
 // PutOrganizationJSONRequestBody defines body for PutOrganization for application/json ContentType.
 type PutOrganizationJSONRequestBody = OrganizationInput
+
+// EraseEmailJSONRequestBody defines body for EraseEmail for application/json ContentType.
+type EraseEmailJSONRequestBody = ErasureInput
 
 // CreateInvitationsJSONRequestBody defines body for CreateInvitations for application/json ContentType.
 type CreateInvitationsJSONRequestBody = CreateInvitationsInput
@@ -1281,6 +1623,58 @@ func (t *Event_Data) MergeInvitationExpiredData(v InvitationExpiredData) error {
 	return err
 }
 
+// AsInvitationDeliveredData returns the union data inside the Event_Data as a InvitationDeliveredData
+func (t Event_Data) AsInvitationDeliveredData() (InvitationDeliveredData, error) {
+	var body InvitationDeliveredData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationDeliveredData overwrites any union data inside the Event_Data as the provided InvitationDeliveredData
+func (t *Event_Data) FromInvitationDeliveredData(v InvitationDeliveredData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvitationDeliveredData performs a merge with any union data inside the Event_Data, using the provided InvitationDeliveredData
+func (t *Event_Data) MergeInvitationDeliveredData(v InvitationDeliveredData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationDeliveryFailedData returns the union data inside the Event_Data as a InvitationDeliveryFailedData
+func (t Event_Data) AsInvitationDeliveryFailedData() (InvitationDeliveryFailedData, error) {
+	var body InvitationDeliveryFailedData
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationDeliveryFailedData overwrites any union data inside the Event_Data as the provided InvitationDeliveryFailedData
+func (t *Event_Data) FromInvitationDeliveryFailedData(v InvitationDeliveryFailedData) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvitationDeliveryFailedData performs a merge with any union data inside the Event_Data, using the provided InvitationDeliveryFailedData
+func (t *Event_Data) MergeInvitationDeliveryFailedData(v InvitationDeliveryFailedData) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
 // AsMembershipAddedData returns the union data inside the Event_Data as a MembershipAddedData
 func (t Event_Data) AsMembershipAddedData() (MembershipAddedData, error) {
 	var body MembershipAddedData
@@ -1339,6 +1733,130 @@ func (t Event_Data) MarshalJSON() ([]byte, error) {
 }
 
 func (t *Event_Data) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsEmail returns the union data inside the InvitationCreatedData_Email as a Email
+func (t InvitationCreatedData_Email) AsEmail() (Email, error) {
+	var body Email
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEmail overwrites any union data inside the InvitationCreatedData_Email as the provided Email
+func (t *InvitationCreatedData_Email) FromEmail(v Email) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeEmail performs a merge with any union data inside the InvitationCreatedData_Email, using the provided Email
+func (t *InvitationCreatedData_Email) MergeEmail(v Email) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsInvitationCreatedDataEmail1 returns the union data inside the InvitationCreatedData_Email as a InvitationCreatedDataEmail1
+func (t InvitationCreatedData_Email) AsInvitationCreatedDataEmail1() (InvitationCreatedDataEmail1, error) {
+	var body InvitationCreatedDataEmail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromInvitationCreatedDataEmail1 overwrites any union data inside the InvitationCreatedData_Email as the provided InvitationCreatedDataEmail1
+func (t *InvitationCreatedData_Email) FromInvitationCreatedDataEmail1(v InvitationCreatedDataEmail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeInvitationCreatedDataEmail1 performs a merge with any union data inside the InvitationCreatedData_Email, using the provided InvitationCreatedDataEmail1
+func (t *InvitationCreatedData_Email) MergeInvitationCreatedDataEmail1(v InvitationCreatedDataEmail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t InvitationCreatedData_Email) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *InvitationCreatedData_Email) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsEmail returns the union data inside the MembershipAddedData_Email as a Email
+func (t MembershipAddedData_Email) AsEmail() (Email, error) {
+	var body Email
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromEmail overwrites any union data inside the MembershipAddedData_Email as the provided Email
+func (t *MembershipAddedData_Email) FromEmail(v Email) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeEmail performs a merge with any union data inside the MembershipAddedData_Email, using the provided Email
+func (t *MembershipAddedData_Email) MergeEmail(v Email) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsMembershipAddedDataEmail1 returns the union data inside the MembershipAddedData_Email as a MembershipAddedDataEmail1
+func (t MembershipAddedData_Email) AsMembershipAddedDataEmail1() (MembershipAddedDataEmail1, error) {
+	var body MembershipAddedDataEmail1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMembershipAddedDataEmail1 overwrites any union data inside the MembershipAddedData_Email as the provided MembershipAddedDataEmail1
+func (t *MembershipAddedData_Email) FromMembershipAddedDataEmail1(v MembershipAddedDataEmail1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMembershipAddedDataEmail1 performs a merge with any union data inside the MembershipAddedData_Email, using the provided MembershipAddedDataEmail1
+func (t *MembershipAddedData_Email) MergeMembershipAddedDataEmail1(v MembershipAddedDataEmail1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t MembershipAddedData_Email) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *MembershipAddedData_Email) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -1461,6 +1979,24 @@ type ClientInterface interface {
 	// Corresponds with PUT /organizations/{organization_id} (the `PutOrganization` operationId).
 	PutOrganization(ctx context.Context, organizationID OrganizationID, params *PutOrganizationParams, body PutOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EraseEmailWithBody Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithBody(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EraseEmail Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmail(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListOrganizationEvents The organization's audit feed
 	//
 	// Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -1477,7 +2013,7 @@ type ClientInterface interface {
 
 	// CreateInvitationsWithBody Invite one or more email addresses
 	//
-	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1486,7 +2022,7 @@ type ClientInterface interface {
 
 	// CreateInvitations Invite one or more email addresses
 	//
-	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1523,7 +2059,7 @@ type ClientInterface interface {
 
 	// ResendInvitationWithBody Resend an invitation with a new token
 	//
-	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1532,7 +2068,7 @@ type ClientInterface interface {
 
 	// ResendInvitation Resend an invitation with a new token
 	//
-	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1665,6 +2201,44 @@ func (c *Client) PutOrganization(ctx context.Context, organizationID Organizatio
 	return c.Client.Do(req)
 }
 
+// EraseEmailWithBody Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *Client) EraseEmailWithBody(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseEmailRequestWithBody(c.Server, organizationID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseEmail Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *Client) EraseEmail(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseEmailRequest(c.Server, organizationID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListOrganizationEvents The organization's audit feed
 //
 // Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -1701,7 +2275,7 @@ func (c *Client) ListInvitations(ctx context.Context, organizationID Organizatio
 
 // CreateInvitationsWithBody Invite one or more email addresses
 //
-// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1720,7 +2294,7 @@ func (c *Client) CreateInvitationsWithBody(ctx context.Context, organizationID O
 
 // CreateInvitations Invite one or more email addresses
 //
-// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1807,7 +2381,7 @@ func (c *Client) ListInvitationEvents(ctx context.Context, organizationID Organi
 
 // ResendInvitationWithBody Resend an invitation with a new token
 //
-// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1826,7 +2400,7 @@ func (c *Client) ResendInvitationWithBody(ctx context.Context, organizationID Or
 
 // ResendInvitation Resend an invitation with a new token
 //
-// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2182,6 +2756,68 @@ func NewPutOrganizationRequestWithBody(server string, organizationID Organizatio
 			}
 
 			req.Header.Set("X-Request-Id", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewEraseEmailRequest calls the generic EraseEmail builder with application/json body
+func NewEraseEmailRequest(server string, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEraseEmailRequestWithBody(server, organizationID, params, "application/json", bodyReader)
+}
+
+// NewEraseEmailRequestWithBody constructs an http.Request for the EraseEmail method, with any body, and a specified content type
+func NewEraseEmailRequestWithBody(server string, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "organization_id", organizationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/erasures", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
 	}
@@ -3221,6 +3857,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /organizations/{organization_id} (the `PutOrganization` operationId).
 	PutOrganizationWithResponse(ctx context.Context, organizationID OrganizationID, params *PutOrganizationParams, body PutOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*PutOrganizationResponse, error)
 
+	// EraseEmailWithBodyWithResponse Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithBodyWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error)
+
+	// EraseEmailWithResponse Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error)
+
 	// ListOrganizationEventsWithResponse The organization's audit feed
 	//
 	// Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -3241,7 +3895,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateInvitationsWithBodyWithResponse Invite one or more email addresses
 	//
-	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3250,7 +3904,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateInvitationsWithResponse Invite one or more email addresses
 	//
-	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+	// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3295,7 +3949,7 @@ type ClientWithResponsesInterface interface {
 
 	// ResendInvitationWithBodyWithResponse Resend an invitation with a new token
 	//
-	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3304,7 +3958,7 @@ type ClientWithResponsesInterface interface {
 
 	// ResendInvitationWithResponse Resend an invitation with a new token
 	//
-	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+	// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4103,6 +4757,201 @@ func (r PutOrganizationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutOrganizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EraseEmailResponse200Headers the declared response headers of an HTTP 200 response for EraseEmail
+type EraseEmailResponse200Headers struct {
+	XRequestID string
+}
+
+// EraseEmailResponse400Headers the declared response headers of an HTTP 400 response for EraseEmail
+type EraseEmailResponse400Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse401Headers the declared response headers of an HTTP 401 response for EraseEmail
+type EraseEmailResponse401Headers struct {
+	CacheControl    *string
+	WWWAuthenticate string
+	XErrorCodes     string
+	XRequestID      string
+}
+
+// EraseEmailResponse403Headers the declared response headers of an HTTP 403 response for EraseEmail
+type EraseEmailResponse403Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse404Headers the declared response headers of an HTTP 404 response for EraseEmail
+type EraseEmailResponse404Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse409Headers the declared response headers of an HTTP 409 response for EraseEmail
+type EraseEmailResponse409Headers struct {
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse413Headers the declared response headers of an HTTP 413 response for EraseEmail
+type EraseEmailResponse413Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse415Headers the declared response headers of an HTTP 415 response for EraseEmail
+type EraseEmailResponse415Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse500Headers the declared response headers of an HTTP 500 response for EraseEmail
+type EraseEmailResponse500Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse503Headers the declared response headers of an HTTP 503 response for EraseEmail
+type EraseEmailResponse503Headers struct {
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+type EraseEmailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Erasure
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *ConcurrentModification
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EraseEmailResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EraseEmailResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EraseEmailResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EraseEmailResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EraseEmailResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *EraseEmailResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *EraseEmailResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *EraseEmailResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EraseEmailResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EraseEmailResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EraseEmailResponse) GetJSON200() *Erasure {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EraseEmailResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EraseEmailResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EraseEmailResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EraseEmailResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r EraseEmailResponse) GetJSON409() *ConcurrentModification {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EraseEmailResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EraseEmailResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EraseEmailResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EraseEmailResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EraseEmailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EraseEmailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EraseEmailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EraseEmailResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6116,6 +6965,36 @@ func (c *ClientWithResponses) PutOrganizationWithResponse(ctx context.Context, o
 	return ParsePutOrganizationResponse(rsp)
 }
 
+// EraseEmailWithBodyWithResponse Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *ClientWithResponses) EraseEmailWithBodyWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error) {
+	rsp, err := c.EraseEmailWithBody(ctx, organizationID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseEmailResponse(rsp)
+}
+
+// EraseEmailWithResponse Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *ClientWithResponses) EraseEmailWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error) {
+	rsp, err := c.EraseEmail(ctx, organizationID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseEmailResponse(rsp)
+}
+
 // ListOrganizationEventsWithResponse The organization's audit feed
 //
 // Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -6148,7 +7027,7 @@ func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, o
 
 // CreateInvitationsWithBodyWithResponse Invite one or more email addresses
 //
-// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6163,7 +7042,7 @@ func (c *ClientWithResponses) CreateInvitationsWithBodyWithResponse(ctx context.
 
 // CreateInvitationsWithResponse Invite one or more email addresses
 //
-// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds.
+// All or nothing: if any email is rejected, no invitation is created. Invitations are rate limited per organization. Needs `org.user.invite`, and also `org.admin` for roles `owner` and `admin`. Concurrent creates for the same email and organization: exactly one succeeds. Each invitation's email is sent by the service's mailer when it has a delivery key (see `Delivery`), unless `send_email` is `false`; `locale` chooses the templates' variant.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6238,7 +7117,7 @@ func (c *ClientWithResponses) ListInvitationEventsWithResponse(ctx context.Conte
 
 // ResendInvitationWithBodyWithResponse Resend an invitation with a new token
 //
-// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6253,7 +7132,7 @@ func (c *ClientWithResponses) ResendInvitationWithBodyWithResponse(ctx context.C
 
 // ResendInvitationWithResponse Resend an invitation with a new token
 //
-// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`).
+// For a pending or expired invitation: a new token (the old one stops working) and a new `expires_at`. Needs `org.user.invite` (and `org.admin` for roles `owner` and `admin`). The new token is emailed as the first was, unless `send_email` is `false`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7583,6 +8462,345 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutOrganizationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEraseEmailResponse parses an HTTP response from a EraseEmailWithResponse call
+func ParseEraseEmailResponse(rsp *http.Response) (*EraseEmailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EraseEmailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Erasure
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ConcurrentModification
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EraseEmailResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EraseEmailResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers EraseEmailResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EraseEmailResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EraseEmailResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers EraseEmailResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers EraseEmailResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers EraseEmailResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers EraseEmailResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EraseEmailResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
