@@ -369,3 +369,40 @@ func TestStreamReaderWithoutTheIdentity(t *testing.T) {
 		t.Fatalf("read %d events, %d with a sealed token; want 4 of them", events, sealed)
 	}
 }
+
+// Two replicas run the mailer on one stream: one sends at a time, and
+// every email goes out once; when it stops, the other carries on.
+func TestMailerOnTwoReplicas(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	server := testkit.StartSMTP(t, testkit.SMTPOptions{})
+	key, kek := testkit.KeyFile(t), testkit.KEKFile(t)
+	deliver := mailing(t, server) // one identity for both
+	shared := func(c *service.Config) {
+		c.NATSURL, c.SigningKey, c.KEKFile = ns.ClientURL(), key, kek
+		deliver(c)
+	}
+	a := startStack(t, "", shared)
+	b := startStack(t, "", shared)
+	a.register("acme")
+	var emails []string
+	for i := range 20 {
+		emails = append(emails, fmt.Sprintf("first%02d@example.com", i))
+	}
+	a.invite(emails[:10]...)
+	b.invite(emails[10:]...)
+	server.WaitFor(20, 30*time.Second)
+	a.stop() // the other replica takes the pin over
+	var later []string
+	for i := range 10 {
+		later = append(later, fmt.Sprintf("later%02d@example.com", i))
+	}
+	b.invite(later...)
+	got := server.WaitFor(30, 60*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if got = server.Received(); len(got) != 30 {
+		t.Fatalf("%d emails for 30 invitations", len(got))
+	}
+	for _, email := range append(emails, later...) {
+		mailTo(t, got, email)
+	}
+}

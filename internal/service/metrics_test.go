@@ -58,6 +58,7 @@ func TestMetricsExportedFromStart(t *testing.T) {
 		"invitesvc_projection_checkpoint", "invitesvc_projection_lag_events", "invitesvc_projection_redeliveries_total",
 		"invitesvc_projection_refeeds_total", "invitesvc_projection_unverified_events_total",
 		"invitesvc_projection_halted_sequence", "invitesvc_stream_guard_tripped",
+		"invitesvc_emails_sent_total", "invitesvc_emails_failed_total", "invitesvc_email_retries_total", "invitesvc_email_delivery_lag_seconds",
 	} {
 		if len(before[name].GetMetric()) == 0 {
 			t.Errorf("%s is not exported before the first request", name)
