@@ -1,10 +1,12 @@
 package service_test
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -405,4 +407,47 @@ func TestMailerOnTwoReplicas(t *testing.T) {
 	for _, email := range append(emails, later...) {
 		mailTo(t, got, email)
 	}
+}
+
+// Delivery settings that could not work are refused at start, by name.
+func TestDeliverySettingsRefused(t *testing.T) {
+	testkit.NeedsServers(t)
+	other, err := tokenseal.LoadOrCreateIdentity(filepath.Join(t.TempDir(), "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := filepath.Join(t.TempDir(), "identity")
+	for name, tc := range map[string]struct {
+		set  func(*service.Config)
+		want string
+	}{
+		"a mailer without links": {func(c *service.Config) { c.DeliveryIdentityFile, c.CreateDeliveryIdentity = identity, true }, "--accept-url"},
+		"an identity the recipients lack": {func(c *service.Config) {
+			c.DeliveryIdentityFile, c.CreateDeliveryIdentity, c.AcceptURL, c.DeliveryRecipients = identity, true, acceptTemplate, other.Recipient()
+		}, "not among --delivery-recipient"},
+		"a bad template":         {func(c *service.Config) { c.AcceptURL = "https://app.example.com/invite" }, "--accept-url"},
+		"a missing identity":     {func(c *service.Config) { c.DeliveryIdentityFile = filepath.Join(t.TempDir(), "missing") }, "delivery identity"},
+		"a bad recipient":        {func(c *service.Config) { c.DeliveryRecipients = "age1nope" }, "delivery recipient"},
+		"SMTP without a From":    {func(c *service.Config) { mailingTo(c, identity, "smtp://127.0.0.1:1?tls=none", "") }, "--mail-from"},
+		"a bad templates folder": {func(c *service.Config) { mailingTo(c, identity, "", ""); c.MailTemplates = identity + ".missing" }, "--mail-templates"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := service.Config{DataDir: t.TempDir(), JWTSecret: string(secret), Logger: slog.New(slog.DiscardHandler)}
+			tc.set(&cfg)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			svc, err := service.Start(ctx, cfg)
+			if err == nil {
+				svc.Close()
+				t.Fatalf("started; want an error naming %s", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func mailingTo(c *service.Config, identity, smtpURL, from string) {
+	c.DeliveryIdentityFile, c.CreateDeliveryIdentity, c.AcceptURL, c.SMTPURL, c.MailFrom = identity, true, acceptTemplate, smtpURL, from
 }
