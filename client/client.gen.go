@@ -261,7 +261,7 @@ type CreateInvitationsInput struct {
 	// Examples: 36h, 3d
 	ExpiresIn *ExpiresIn `json:"expires_in,omitempty"`
 
-	// Role `owner` and `admin` also need `org.admin`.
+	// Role Default `member`. `owner` and `admin` also need `org.admin`.
 	Role *Role `json:"role,omitempty"`
 }
 

@@ -38,6 +38,8 @@ export type FieldsAreKnown = [
 type Status = "pending" | "accepted" | "cancelled" | "expired";
 
 export const invite: CreateBody = { emails: ["ada@example.com", "bob@example.com"], role: "member", expires_in: "3d" };
+// role and expires_in have defaults: a body may leave them out.
+export const inviteWithDefaults: CreateBody = { emails: ["ada@example.com"] };
 
 export function created(body: Created): { id: string; email: string; status: Status; token?: string; version: number }[] {
   return body.invitations.map((inv) => ({ id: inv.id, email: inv.email, status: inv.status, token: inv.token, version: inv.version }));
