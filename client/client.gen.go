@@ -1419,6 +1419,8 @@ type ClientInterface interface {
 
 	// GetOpenAPIDocument This document
 	//
+	// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
+	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 	GetOpenAPIDocument(ctx context.Context, params *GetOpenAPIDocumentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1562,6 +1564,8 @@ type ClientInterface interface {
 }
 
 // GetOpenAPIDocument This document
+//
+// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 //
 // Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 func (c *Client) GetOpenAPIDocument(ctx context.Context, params *GetOpenAPIDocumentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3170,6 +3174,8 @@ func WithBaseURL(baseURL string) ClientOption {
 type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIDocumentWithResponse This document
+	//
+	// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6029,6 +6035,8 @@ func (r GetMemberResponse) ContentType() string {
 }
 
 // GetOpenAPIDocumentWithResponse This document
+//
+// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 //
 // Returns a wrapper object for the known response body format(s).
 //

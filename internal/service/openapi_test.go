@@ -254,6 +254,10 @@ func TestOpenAPILint(t *testing.T) {
 		t.Error("openapi.json is not formatted with a 2-space indent; run: python3 -m json.tool --indent 2 --no-ensure-ascii openapi.json")
 	}
 
+	// Redocly's info-license: the license clients may use the API and its document under.
+	if l := doc.Info.License; l == nil || l.Name == "" || l.Identifier != "Apache-2.0" {
+		t.Errorf("info.license: want Apache-2.0 (identifier), the repository's LICENSE")
+	}
 	componentsUsed(t, doc, raw)
 	forGenerators(t, raw)
 	for _, path := range doc.Paths.InMatchingOrder() {
@@ -261,8 +265,8 @@ func TestOpenAPILint(t *testing.T) {
 		inAPI := len(item.Servers) == 0 // /api/v1, not the operations endpoints
 		for method, op := range item.Operations() {
 			where := method + " " + path
-			if op.OperationID == "" || op.Summary == "" || len(op.Tags) == 0 {
-				t.Errorf("%s: needs an operationId, a summary and a tag", where)
+			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) == 0 {
+				t.Errorf("%s: needs an operationId, a summary, a description and a tag", where)
 			}
 			secured := len(doc.Security) > 0 && (op.Security == nil || len(*op.Security) > 0)
 			if secured != (op.Responses.Value("401") != nil) || secured != (op.Responses.Value("403") != nil) {
