@@ -18,6 +18,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for CreatedInvitationEmailErased.
+const (
+	CreatedInvitationEmailErasedTrue CreatedInvitationEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the CreatedInvitationEmailErased enum.
+func (e CreatedInvitationEmailErased) Valid() bool {
+	switch e {
+	case CreatedInvitationEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorCode.
 const (
 	OrganizationInvitationAlreadyAccepted      ErrorCode = "organization.invitation_already_accepted"
@@ -141,6 +156,21 @@ func (e EventType) Valid() bool {
 	}
 }
 
+// Defines values for InvitationEmailErased.
+const (
+	InvitationEmailErasedTrue InvitationEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationEmailErased enum.
+func (e InvitationEmailErased) Valid() bool {
+	switch e {
+	case InvitationEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for InvitationStatus.
 const (
 	InvitationStatusAccepted  InvitationStatus = "accepted"
@@ -159,6 +189,36 @@ func (e InvitationStatus) Valid() bool {
 	case InvitationStatusExpired:
 		return true
 	case InvitationStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationWithTokenEmailErased.
+const (
+	InvitationWithTokenEmailErasedTrue InvitationWithTokenEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the InvitationWithTokenEmailErased enum.
+func (e InvitationWithTokenEmailErased) Valid() bool {
+	switch e {
+	case InvitationWithTokenEmailErasedTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MemberEmailErased.
+const (
+	MemberEmailErasedTrue MemberEmailErased = true
+)
+
+// Valid indicates whether the value is a known member of the MemberEmailErased enum.
+func (e MemberEmailErased) Valid() bool {
+	switch e {
+	case MemberEmailErasedTrue:
 		return true
 	default:
 		return false
@@ -291,8 +351,11 @@ type CreatedInvitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *CreatedInvitationEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -321,6 +384,9 @@ type CreatedInvitation struct {
 	Version int `json:"version"`
 }
 
+// CreatedInvitationEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type CreatedInvitationEmailErased bool
+
 // CreatedInvitations In the order of `emails`.
 type CreatedInvitations struct {
 	Invitations []CreatedInvitation `json:"invitations"`
@@ -328,6 +394,27 @@ type CreatedInvitations struct {
 
 // Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
 type Email = string
+
+// Erasure What the erasure did. Erasing again does nothing: every list empty, `member_removed` and `erased_at` `null`, `key_deleted` `false`.
+type Erasure struct {
+	// ErasedAt When the erasure was recorded (event `email.erased`); `null` when nothing was left to erase.
+	ErasedAt *Timestamp `json:"erased_at"`
+
+	// InvitationsCancelled The address's invitations that were pending or expired, now cancelled.
+	InvitationsCancelled []InvitationID `json:"invitations_cancelled"`
+
+	// KeyDeleted A data key of the address was still there, and is deleted: the address opens in no event sealed under it.
+	KeyDeleted bool `json:"key_deleted"`
+
+	// MemberRemoved The user whose membership the address's invitation made, now ended; `null` for none.
+	MemberRemoved *UserID `json:"member_removed"`
+}
+
+// ErasureInput defines model for ErasureInput.
+type ErasureInput struct {
+	// Email The address to erase, normalized as `Email` says (any case).
+	Email string `json:"email"`
+}
 
 // Error defines model for Error.
 type Error struct {
@@ -423,8 +510,11 @@ type Invitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *InvitationEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -449,6 +539,9 @@ type Invitation struct {
 	// Version How many events the invitation has.
 	Version int `json:"version"`
 }
+
+// InvitationEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type InvitationEmailErased bool
 
 // InvitationAcceptedData `data` of `invitation.accepted`.
 type InvitationAcceptedData struct {
@@ -490,8 +583,8 @@ type InvitationCreatedData struct {
 	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	Actor UserID `json:"actor"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email The address, or `[erased]` once it was erased.
+	Email string `json:"email"`
 
 	// ExpiresAt RFC 3339 in UTC, possibly with fractions of a second.
 	ExpiresAt UTCTime `json:"expires_at"`
@@ -596,8 +689,11 @@ type InvitationWithToken struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *InvitationWithTokenEmailErased `json:"email_erased,omitempty"`
 
 	// Expired `true` exactly when `status` is `expired`.
 	Expired bool `json:"expired"`
@@ -626,6 +722,9 @@ type InvitationWithToken struct {
 	Version int `json:"version"`
 }
 
+// InvitationWithTokenEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type InvitationWithTokenEmailErased bool
+
 // Links Relative URLs; the cursors in them are opaque.
 type Links struct {
 	// Next The next (older) items; only when more items follow.
@@ -640,8 +739,11 @@ type Links struct {
 
 // Member defines model for Member.
 type Member struct {
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
+	Email *Email `json:"email"`
+
+	// EmailErased Present, `true`, once the address was erased: `email` is then `null`.
+	EmailErased *MemberEmailErased `json:"email_erased,omitempty"`
 
 	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
@@ -660,6 +762,9 @@ type Member struct {
 	UserID UserID `json:"user_id"`
 }
 
+// MemberEmailErased Present, `true`, once the address was erased: `email` is then `null`.
+type MemberEmailErased bool
+
 // MemberList defines model for MemberList.
 type MemberList struct {
 	// Links Relative URLs; the cursors in them are opaque.
@@ -672,8 +777,8 @@ type MembershipAddedData struct {
 	// Actor The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	Actor UserID `json:"actor"`
 
-	// Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
-	Email Email `json:"email"`
+	// Email The address, or `[erased]` once it was erased.
+	Email string `json:"email"`
 
 	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
@@ -950,6 +1055,12 @@ type PutOrganizationParams struct {
 	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
 }
 
+// EraseEmailParams defines parameters for EraseEmail.
+type EraseEmailParams struct {
+	// XRequestID Echoed on the response when it matches `^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.
+	XRequestID *XRequestID `json:"X-Request-Id,omitempty"`
+}
+
 // ListOrganizationEventsParams defines parameters for ListOrganizationEvents.
 type ListOrganizationEventsParams struct {
 	// Type Only events of this type.
@@ -1092,6 +1203,9 @@ type GetMemberParams struct {
 
 // PutOrganizationJSONRequestBody defines body for PutOrganization for application/json ContentType.
 type PutOrganizationJSONRequestBody = OrganizationInput
+
+// EraseEmailJSONRequestBody defines body for EraseEmail for application/json ContentType.
+type EraseEmailJSONRequestBody = ErasureInput
 
 // CreateInvitationsJSONRequestBody defines body for CreateInvitations for application/json ContentType.
 type CreateInvitationsJSONRequestBody = CreateInvitationsInput
@@ -1463,6 +1577,24 @@ type ClientInterface interface {
 	// Corresponds with PUT /organizations/{organization_id} (the `PutOrganization` operationId).
 	PutOrganization(ctx context.Context, organizationID OrganizationID, params *PutOrganizationParams, body PutOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EraseEmailWithBody Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithBody(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EraseEmail Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmail(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListOrganizationEvents The organization's audit feed
 	//
 	// Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -1659,6 +1791,44 @@ func (c *Client) PutOrganizationWithBody(ctx context.Context, organizationID Org
 // Corresponds with PUT /organizations/{organization_id} (the `PutOrganization` operationId).
 func (c *Client) PutOrganization(ctx context.Context, organizationID OrganizationID, params *PutOrganizationParams, body PutOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutOrganizationRequest(c.Server, organizationID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseEmailWithBody Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *Client) EraseEmailWithBody(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseEmailRequestWithBody(c.Server, organizationID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EraseEmail Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *Client) EraseEmail(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEraseEmailRequest(c.Server, organizationID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2186,6 +2356,68 @@ func NewPutOrganizationRequestWithBody(server string, organizationID Organizatio
 			}
 
 			req.Header.Set("X-Request-Id", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewEraseEmailRequest calls the generic EraseEmail builder with application/json body
+func NewEraseEmailRequest(server string, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEraseEmailRequestWithBody(server, organizationID, params, "application/json", bodyReader)
+}
+
+// NewEraseEmailRequestWithBody constructs an http.Request for the EraseEmail method, with any body, and a specified content type
+func NewEraseEmailRequestWithBody(server string, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "organization_id", organizationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/organizations/%s/erasures", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
 		}
 
 	}
@@ -3227,6 +3459,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /organizations/{organization_id} (the `PutOrganization` operationId).
 	PutOrganizationWithResponse(ctx context.Context, organizationID OrganizationID, params *PutOrganizationParams, body PutOrganizationJSONRequestBody, reqEditors ...RequestEditorFn) (*PutOrganizationResponse, error)
 
+	// EraseEmailWithBodyWithResponse Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithBodyWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error)
+
+	// EraseEmailWithResponse Erase an email address from the organization
+	//
+	// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+	EraseEmailWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error)
+
 	// ListOrganizationEventsWithResponse The organization's audit feed
 	//
 	// Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -4109,6 +4359,201 @@ func (r PutOrganizationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutOrganizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EraseEmailResponse200Headers the declared response headers of an HTTP 200 response for EraseEmail
+type EraseEmailResponse200Headers struct {
+	XRequestID string
+}
+
+// EraseEmailResponse400Headers the declared response headers of an HTTP 400 response for EraseEmail
+type EraseEmailResponse400Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse401Headers the declared response headers of an HTTP 401 response for EraseEmail
+type EraseEmailResponse401Headers struct {
+	CacheControl    *string
+	WWWAuthenticate string
+	XErrorCodes     string
+	XRequestID      string
+}
+
+// EraseEmailResponse403Headers the declared response headers of an HTTP 403 response for EraseEmail
+type EraseEmailResponse403Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse404Headers the declared response headers of an HTTP 404 response for EraseEmail
+type EraseEmailResponse404Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse409Headers the declared response headers of an HTTP 409 response for EraseEmail
+type EraseEmailResponse409Headers struct {
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse413Headers the declared response headers of an HTTP 413 response for EraseEmail
+type EraseEmailResponse413Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse415Headers the declared response headers of an HTTP 415 response for EraseEmail
+type EraseEmailResponse415Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse500Headers the declared response headers of an HTTP 500 response for EraseEmail
+type EraseEmailResponse500Headers struct {
+	CacheControl *string
+	XErrorCodes  string
+	XRequestID   string
+}
+
+// EraseEmailResponse503Headers the declared response headers of an HTTP 503 response for EraseEmail
+type EraseEmailResponse503Headers struct {
+	CacheControl *string
+	RetryAfter   int
+	XErrorCodes  string
+	XRequestID   string
+}
+
+type EraseEmailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Erasure
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *ConcurrentModification
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EraseEmailResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EraseEmailResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EraseEmailResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EraseEmailResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EraseEmailResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *EraseEmailResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *EraseEmailResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *EraseEmailResponse415Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EraseEmailResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EraseEmailResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EraseEmailResponse) GetJSON200() *Erasure {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EraseEmailResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EraseEmailResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r EraseEmailResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EraseEmailResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r EraseEmailResponse) GetJSON409() *ConcurrentModification {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EraseEmailResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r EraseEmailResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EraseEmailResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EraseEmailResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EraseEmailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EraseEmailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EraseEmailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EraseEmailResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6124,6 +6569,36 @@ func (c *ClientWithResponses) PutOrganizationWithResponse(ctx context.Context, o
 	return ParsePutOrganizationResponse(rsp)
 }
 
+// EraseEmailWithBodyWithResponse Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *ClientWithResponses) EraseEmailWithBodyWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error) {
+	rsp, err := c.EraseEmailWithBody(ctx, organizationID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseEmailResponse(rsp)
+}
+
+// EraseEmailWithResponse Erase an email address from the organization
+//
+// Crypto-shredding (README "Personal data and erasure"): cancels the address's invitations that are pending or expired, ends the membership one of them made, deletes the address's data key, so that it opens in no event sealed under it, and records `email.erased` (who asked, when, the address's keyed identifier, never the address). Every answer then shows the address as `email: null` with `email_erased: true`, the event feeds as `[erased]`. Idempotent: erasing again does nothing and answers 200. An invitation of the address made afterwards is sealed under a new key. Needs `org.admin`. An address that is not valid is `400 invalid_parameter` with `fields: ["email"]`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /organizations/{organization_id}/erasures (the `EraseEmail` operationId).
+func (c *ClientWithResponses) EraseEmailWithResponse(ctx context.Context, organizationID OrganizationID, params *EraseEmailParams, body EraseEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*EraseEmailResponse, error) {
+	rsp, err := c.EraseEmail(ctx, organizationID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEraseEmailResponse(rsp)
+}
+
 // ListOrganizationEventsWithResponse The organization's audit feed
 //
 // Every event of the organization (invitations, memberships, the organization itself), newest first. Needs `org.read` and `org.user.read`.
@@ -7591,6 +8066,345 @@ func ParsePutOrganizationResponse(rsp *http.Response) (*PutOrganizationResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutOrganizationResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEraseEmailResponse parses an HTTP response from a EraseEmailWithResponse call
+func ParseEraseEmailResponse(rsp *http.Response) (*EraseEmailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EraseEmailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Erasure
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ConcurrentModification
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EraseEmailResponse200Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers EraseEmailResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers EraseEmailResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EraseEmailResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers EraseEmailResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers EraseEmailResponse409Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers EraseEmailResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers EraseEmailResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 500:
+		var headers EraseEmailResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("X-Error-Codes"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Error-Codes", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XErrorCodes = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EraseEmailResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

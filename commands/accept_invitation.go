@@ -50,7 +50,15 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 		if err != nil {
 			return decision{}, err
 		}
-		acceptance, err := domain.Accept(inv, member, cmd.Caller, now)
+		caller := cmd.Caller
+		// Only an invitation that exists says its organization does, whose
+		// HMAC key the caller's address is compared under.
+		if email, ok := domain.NormalizeEmail(caller.Email); ok && inv.Exists() {
+			if caller.EmailHMAC, err = h.personal.EmailHMAC(ctx, cmd.OrganizationID, email); err != nil {
+				return decision{}, err
+			}
+		}
+		acceptance, err := domain.Accept(inv, member, caller, now)
 		if err != nil {
 			return decision{}, err
 		}
@@ -67,7 +75,8 @@ func (h *AcceptInvitationHandler) Handle(ctx context.Context, cmd AcceptInvitati
 		default:
 			// Accepted before, by this caller, who has since been removed.
 			res.Membership = domain.Membership{OrganizationID: inv.OrganizationID, UserID: inv.AcceptedBy,
-				Email: inv.Email, Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}
+				Email: inv.Email, EmailHMAC: inv.EmailHMAC, EmailErased: inv.EmailErased, KeyGeneration: inv.KeyGeneration,
+				Role: inv.Role, JoinedAt: inv.AcceptedAt, InvitationID: inv.ID}
 		}
 		return decision{payloads: payloads, expected: map[domain.StreamID]domain.Position{invitation: invSeq, membership: memberSeq}}, nil
 	})

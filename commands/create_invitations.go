@@ -73,7 +73,11 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 		news := make([]domain.NewInvitation, len(cmd.Emails))
 		tokens := make([]string, len(cmd.Emails))
 		for i, email := range cmd.Emails {
-			in, slotID, slotSeq, err := h.invitee(ctx, org.ID, email)
+			emailHMAC, err := h.personal.EmailHMAC(ctx, org.ID, email)
+			if err != nil {
+				return decision{}, err
+			}
+			in, slotID, slotSeq, err := h.invitee(ctx, org.ID, email, emailHMAC)
 			if err != nil {
 				return decision{}, err
 			}
@@ -104,12 +108,12 @@ func (h *CreateInvitationsHandler) Handle(ctx context.Context, cmd CreateInvitat
 }
 
 // createLocks are the streams a create writes that another command may
-// write too: the emails' slots and the idempotency key. Its invitations are
-// new, under ids no one else has.
+// write too: the emails' slots (by their addressLock) and the idempotency
+// key. Its invitations are new, under ids no one else has.
 func createLocks(cmd CreateInvitations) []domain.StreamID {
 	streams := make([]domain.StreamID, 0, len(cmd.Emails)+1)
 	for _, email := range cmd.Emails {
-		streams = append(streams, slotStream(cmd.OrganizationID, email))
+		streams = append(streams, addressLock(cmd.OrganizationID, email))
 	}
 	if cmd.IdempotencyKey != "" {
 		streams = append(streams, idempotencyStream(cmd.OrganizationID, cmd.IdempotencyKey))

@@ -67,7 +67,8 @@ func TestDecisionsThatWriteNothingAreCheckedFresh(t *testing.T) {
 			}
 		}
 		o := &observer{}
-		return store, o, commands.New(store, caughtUp{}, func() time.Time { return now }, o)
+		keys, _, _ := newKeys(t)
+		return store, o, commands.New(store, keys, caughtUp{}, func() time.Time { return now }, o)
 	}
 	create := func(h *commands.Handlers) error {
 		_, err := h.CreateInvitations.Handle(t.Context(), commands.CreateInvitations{OrganizationID: "acme",

@@ -46,14 +46,15 @@ type Handlers struct {
 	ResendInvitation     *ResendInvitationHandler
 	RemoveMember         *RemoveMemberHandler
 	ExpireInvitation     *ExpireInvitationHandler
+	EraseEmail           *EraseEmailHandler
 }
 
 // New builds every handler. It panics on a nil dependency: that is a wiring bug.
-func New(events EventStore, reads Projection, now func() time.Time, observer Observer) *Handlers {
-	if events == nil || reads == nil || now == nil || observer == nil {
+func New(events EventStore, personal PersonalData, reads Projection, now func() time.Time, observer Observer) *Handlers {
+	if events == nil || personal == nil || reads == nil || now == nil || observer == nil {
 		panic("commands.New: nil dependency")
 	}
-	b := base{events: events, reads: reads, now: now, observer: observer, locks: newStreamLocks()}
+	b := base{events: sealing{EventStore: events, personal: personal}, personal: personal, reads: reads, now: now, observer: observer, locks: newStreamLocks()}
 	return &Handlers{
 		RegisterOrganization: &RegisterOrganizationHandler{b},
 		CreateInvitations:    &CreateInvitationsHandler{b},
@@ -62,11 +63,13 @@ func New(events EventStore, reads Projection, now func() time.Time, observer Obs
 		ResendInvitation:     &ResendInvitationHandler{b},
 		RemoveMember:         &RemoveMemberHandler{b},
 		ExpireInvitation:     &ExpireInvitationHandler{b},
+		EraseEmail:           &EraseEmailHandler{b},
 	}
 }
 
 type base struct {
-	events   EventStore
+	events   EventStore // sealing: addresses sealed on append, opened on load
+	personal PersonalData
 	reads    Projection
 	now      func() time.Time
 	observer Observer
@@ -258,8 +261,22 @@ func membershipStream(org, userID string) domain.StreamID {
 	return domain.StreamID{Kind: domain.KindMembership, OrganizationID: org, Key: userID}
 }
 
-func slotStream(org, email string) domain.StreamID {
+func slotStream(org, emailHMAC string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: emailHMAC}
+}
+
+// legacySlotStream is the slot revision 1 events named by the address's
+// plain SHA-256.
+func legacySlotStream(org, email string) domain.StreamID {
 	return domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: domain.SHA256(email)}
+}
+
+// addressLock is what commands of this process on one address queue on. It
+// is never written: it is named by the plain SHA-256 because the keyed
+// identifier needs the organization's HMAC key, which a command on an
+// organization that does not exist must not create.
+func addressLock(org, email string) domain.StreamID {
+	return domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: org, Key: "lock:" + domain.SHA256(email)}
 }
 
 func idempotencyStream(org, key string) domain.StreamID {
@@ -297,12 +314,31 @@ func (b base) checkInvitation(ctx context.Context, p domain.Precondition, inv do
 	return nil
 }
 
-// invitee loads what decides whether email may get a pending invitation in
-// org: its slot, the invitation holding it and that one's membership.
-func (b base) invitee(ctx context.Context, org, email string) (domain.Invitee, domain.StreamID, domain.Position, error) {
-	slotID := slotStream(org, email)
-	slot, slotSeq, err := load[domain.EmailSlot](ctx, b.events, slotID)
-	in := domain.Invitee{Email: email}
+// slots loads an address's email slot, by its keyed identifier, and the
+// slot revision 1 events named by its SHA-256: what holds the address's
+// invitations until its first erasure. email may be empty (an address
+// erased): there is no such slot then.
+func (b base) slots(ctx context.Context, org, email, emailHMAC string) (keyed domain.EmailSlot, pos domain.Position, legacy domain.EmailSlot, err error) {
+	keyed, pos, err = load[domain.EmailSlot](ctx, b.events, slotStream(org, emailHMAC))
+	if err != nil || keyed.Erased > 0 || email == "" {
+		return keyed, pos, legacy, err
+	}
+	legacy, _, err = load[domain.EmailSlot](ctx, b.events, legacySlotStream(org, email))
+	return keyed, pos, legacy, err
+}
+
+// invitee loads what decides whether an address may get a pending
+// invitation in org: its slot, the invitation holding it and that one's
+// membership. Until the keyed slot has a record, the holder is the one of
+// revision 1's slot.
+func (b base) invitee(ctx context.Context, org, email, emailHMAC string) (domain.Invitee, domain.StreamID, domain.Position, error) {
+	slotID := slotStream(org, emailHMAC)
+	keyed, slotSeq, legacy, err := b.slots(ctx, org, email, emailHMAC)
+	in := domain.Invitee{EmailHMAC: emailHMAC, KeyGeneration: keyed.Generation()}
+	slot := keyed
+	if keyed.Version == 0 {
+		slot = legacy
+	}
 	if err != nil || slot.InvitationID == "" {
 		return in, slotID, slotSeq, err
 	}

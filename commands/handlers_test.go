@@ -56,7 +56,7 @@ func TestCommandsRetryALostRace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, tt.given...)
-			h.store.rival = tt.rival
+			h.store.rival = h.current(tt.rival) // another replica's
 			wantErr(t, tt.when(h), tt.err)
 			if h.store.conflicts != 1 {
 				t.Fatalf("%d appends lost a race; want the first", h.store.conflicts)

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // The handler tests run on the in-memory event store, which passes the
@@ -35,6 +37,8 @@ type recorder struct {
 
 	mu     sync.Mutex
 	events []domain.Event
+	// given are the ids of the events the test wrote, not a command.
+	given map[string]bool
 	// rival, when set, is appended just before the first Append of the
 	// command is forwarded, which then loses the race.
 	rival []domain.Payload
@@ -112,7 +116,23 @@ func (r *recorder) write(ctx context.Context, payloads []domain.Payload, at time
 		expected[domain.StreamOf(p)] = pos
 	}
 	_, err := r.forward(ctx, events, expected)
+	if err == nil {
+		r.mu.Lock()
+		if r.given == nil {
+			r.given = map[string]bool{}
+		}
+		for _, e := range events {
+			r.given[e.ID] = true
+		}
+		r.mu.Unlock()
+	}
 	return err
+}
+
+func (r *recorder) wasGiven(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.given[id]
 }
 
 func (r *recorder) all() []domain.Event {
@@ -191,13 +211,35 @@ type harness struct {
 	clock    time.Time
 	handlers *commands.Handlers
 	settled  int // events appended before the command under test
+	keys     *keystore.Store
+	nats     *nats.Conn // the keys' server
+	kek      *keystore.KEK
+}
+
+// newKeys is a key bucket of its own, on a server of its own: the keys of
+// one test's addresses, and what opens them.
+func newKeys(t *testing.T) (*keystore.Store, *nats.Conn, *keystore.KEK) {
+	t.Helper()
+	nc := testkit.StartNATS(t, false).Connect(t, eventstore.RoleService)
+	kek, err := keystore.LoadKEK(testkit.KEKFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testkit.KeyStoreWith(t, nc, kek), nc, kek
+}
+
+// replica is the handlers of another process on the same stores: its own
+// locks and key caches, racing h's through the stores alone.
+func (h *harness) replica() *commands.Handlers {
+	return commands.New(h.store, testkit.KeyStoreWith(h.t, h.nats, h.kek), h.reads, func() time.Time { return h.clock }, h.observer)
 }
 
 func newHarness(t *testing.T, given ...domain.Payload) *harness {
 	t.Helper()
 	store := &recorder{Memory: eventstore.NewMemory(testkit.Keys(t))}
 	h := &harness{t: t, store: store, reads: &projection{events: store}, observer: &observer{}, clock: now}
-	h.handlers = commands.New(store, h.reads, func() time.Time { return h.clock }, h.observer)
+	h.keys, h.nats, h.kek = newKeys(t)
+	h.handlers = commands.New(store, h.keys, h.reads, func() time.Time { return h.clock }, h.observer)
 	for _, p := range given {
 		if err := store.write(t.Context(), []domain.Payload{p}, before); err != nil {
 			t.Fatalf("given %T: %v", p, err)
@@ -213,7 +255,8 @@ func (h *harness) settle() { h.settled = len(h.store.all()) }
 // appended is what was appended since the given events.
 func (h *harness) appended() []domain.Event { return h.store.all()[h.settled:] }
 
-// wantAppended checks the payloads appended since the given events, in order.
+// wantAppended checks the payloads appended since the given events, in
+// order, in their test form (see plain).
 func (h *harness) wantAppended(want ...domain.Payload) {
 	h.t.Helper()
 	got := h.appended()
@@ -222,11 +265,109 @@ func (h *harness) wantAppended(want ...domain.Payload) {
 		if e.Type != e.Data.EventType() {
 			h.t.Fatalf("event %d typed %q, its payload %q", i, e.Type, e.Data.EventType())
 		}
-		payloads[i] = e.Data
+		payloads[i] = h.plain(e)
 	}
 	if !reflect.DeepEqual(payloads, want) && (len(payloads) > 0 || len(want) > 0) {
 		h.t.Fatalf("appended:\n%s\nwant:\n%s", describe(payloads), describe(want))
 	}
+}
+
+// fixtureEmails are the addresses the tests use, whose keyed identifiers
+// plain turns back into addresses.
+var fixtureEmails = []string{adaEmail, bobEmail, "eve@example.com", "ada+1@example.com", "ada+2@example.com"}
+
+// plain is an appended event in the form the tests write their
+// expectations in, revision 1's: the address opened and in clear, the slot
+// named by its SHA-256. It fails the test unless the event is of the
+// current revision, its address sealed (under the first key generation,
+// unless the test erases) and named by its keyed identifier.
+func (h *harness) plain(e domain.Event) domain.Payload {
+	h.t.Helper()
+	ctx := h.t.Context()
+	if e.Revision == 1 && h.store.wasGiven(e.ID) {
+		return e.Data // history the test wrote in revision 1's form
+	}
+	opened, err := h.keys.Open(ctx, e.Data)
+	if err != nil {
+		h.t.Fatalf("%s: %v", e.Type, err)
+	}
+	check := func(org, email, emailHMAC string, sealed *domain.Sealed) {
+		h.t.Helper()
+		want, err := h.keys.EmailHMAC(ctx, org, email)
+		if err != nil || e.Revision != 2 || sealed == nil || len(sealed.Ciphertext) == 0 || emailHMAC != want {
+			h.t.Fatalf("%s appended as revision %d, sealed %+v, keyed %q (want %q, %v)", e.Type, e.Revision, sealed, emailHMAC, want, err)
+		}
+	}
+	switch d := opened.(type) {
+	case domain.InvitationCreated:
+		check(d.OrganizationID, d.Email, d.EmailHMAC, d.EmailSealed)
+		d.EmailHMAC, d.EmailSealed = "", nil
+		return d
+	case domain.MembershipAdded:
+		check(d.OrganizationID, d.Email, d.EmailHMAC, d.EmailSealed)
+		d.EmailHMAC, d.EmailSealed = "", nil
+		return d
+	case domain.EmailReserved:
+		email := h.emailOf(d.OrganizationID, d.EmailHMAC)
+		if e.Revision != 2 || email == "" {
+			h.t.Fatalf("%s appended as revision %d, for no fixture address (%q)", e.Type, e.Revision, d.EmailHMAC)
+		}
+		d.EmailHMAC, d.EmailSHA256 = "", domain.SHA256(email)
+		return d
+	}
+	return opened
+}
+
+// current is payloads, written in the tests' form, as this build appends
+// them: addresses sealed under the first key generation, slots keyed. What
+// another replica writes is in this form.
+func (h *harness) current(payloads []domain.Payload) []domain.Payload {
+	h.t.Helper()
+	ctx := h.t.Context()
+	keyed := func(org, email string) string {
+		k, err := h.keys.EmailHMAC(ctx, org, email)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return k
+	}
+	out := make([]domain.Payload, len(payloads))
+	for i, p := range payloads {
+		switch d := p.(type) {
+		case domain.InvitationCreated:
+			d.EmailHMAC, d.EmailSealed = keyed(d.OrganizationID, d.Email), &domain.Sealed{Generation: 1}
+			p = d
+		case domain.MembershipAdded:
+			d.EmailHMAC, d.EmailSealed = keyed(d.OrganizationID, d.Email), &domain.Sealed{Generation: 1}
+			p = d
+		case domain.EmailReserved:
+			for _, email := range fixtureEmails {
+				if domain.SHA256(email) == d.EmailSHA256 {
+					d.EmailHMAC, d.EmailSHA256 = keyed(d.OrganizationID, email), ""
+				}
+			}
+			p = d
+		}
+		sealed, err := h.keys.Seal(ctx, p)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[i] = sealed
+	}
+	return out
+}
+
+// emailOf is the fixture address of a keyed identifier, "" for none.
+func (h *harness) emailOf(org, emailHMAC string) string {
+	h.t.Helper()
+	for _, email := range fixtureEmails {
+		if k, err := h.keys.EmailHMAC(h.t.Context(), org, email); err != nil {
+			h.t.Fatal(err)
+		} else if k == emailHMAC {
+			return email
+		}
+	}
+	return ""
 }
 
 // wantVisible checks that the command waited until the read side showed

@@ -28,6 +28,24 @@ type EventStore interface {
 	Fresh(ctx context.Context, loaded map[domain.StreamID]domain.Position) (bool, error)
 }
 
+// PersonalData holds the keys of the email addresses in events (see
+// transport/keystore): commands seal the addresses of the events they
+// append and open those of the events they load, and erase them.
+type PersonalData interface {
+	// EmailHMAC is the keyed identifier of a normalized address in an
+	// organization, which names its slot and stands for it in events.
+	EmailHMAC(ctx context.Context, organizationID, email string) (string, error)
+	// Seal encrypts a decided payload's address under its generation's
+	// data key; a generation erased meanwhile is domain.ErrConflict.
+	Seal(ctx context.Context, p domain.Payload) (domain.Payload, error)
+	// Open decrypts a loaded payload's address, or marks it erased; an
+	// address in clear (revision 1) gets its keyed identifier.
+	Open(ctx context.Context, p domain.Payload) (domain.Payload, error)
+	// Shred deletes an address's data keys of generation and before, and
+	// says whether any was left.
+	Shred(ctx context.Context, organizationID, emailHMAC string, generation int) (bool, error)
+}
+
 // Projection is the read side, as far as commands need it.
 type Projection interface {
 	// WaitFor returns once the read models reflect every event up to seq,

@@ -47,7 +47,7 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 		if err := h.checkInvitation(ctx, cmd.Precondition, inv, now); err != nil {
 			return decision{}, err
 		}
-		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email)
+		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email, inv.EmailHMAC)
 		if err != nil {
 			return decision{}, err
 		}

@@ -23,6 +23,12 @@ type CloudEvent struct {
 
 // MarshalCloudEvent encodes e for the stream.
 func MarshalCloudEvent(e Event) ([]byte, error) {
+	if err := checkStorable(e.Data); err != nil {
+		return nil, err
+	}
+	if form := revisionOf(e.Data); form != e.Revision {
+		return nil, fmt.Errorf("%w: %s of revision %d in the form of revision %d", errNotStorable, e.Type, e.Revision, form)
+	}
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return nil, err

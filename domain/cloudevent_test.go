@@ -43,3 +43,39 @@ func TestCloudEventSubjectNamesTheAggregate(t *testing.T) {
 		}
 	}
 }
+
+// What a revision stores is checked both ways: no address in clear in a
+// revision 2 event, no event appended unsealed, none read in the wrong form.
+func TestRevisionForms(t *testing.T) {
+	base := domain.InvitationCreated{OrganizationID: "acme", InvitationID: "i1", EmailHMAC: "h", Role: domain.RoleMember, Actor: "u1"}
+	legacy := domain.InvitationCreated{OrganizationID: "acme", InvitationID: "i1", Email: "ada@example.com", Role: domain.RoleMember, Actor: "u1"}
+	unsealed, clearBeside, sealed := base, base, base
+	unsealed.Email, unsealed.EmailSealed = "ada@example.com", &domain.Sealed{Generation: 1}
+	clearBeside.Email, clearBeside.EmailSealed = "ada@example.com", &domain.Sealed{Generation: 1, Ciphertext: []byte("ct")}
+	sealed.EmailSealed = &domain.Sealed{Generation: 1, Ciphertext: []byte("ct")}
+	for _, p := range []domain.Payload{unsealed, clearBeside, domain.EmailReserved{OrganizationID: "acme", InvitationID: "i1"}} {
+		if data, err := domain.MarshalCloudEvent(domain.NewEvent("e", time.Now(), p)); err == nil {
+			t.Errorf("stored %s", data)
+		}
+	}
+	for p, revision := range map[domain.Payload]int{legacy: 1, sealed: 2,
+		domain.EmailReserved{OrganizationID: "acme", EmailSHA256: "s", InvitationID: "i1"}: 1,
+		domain.EmailReserved{OrganizationID: "acme", EmailHMAC: "h", InvitationID: "i1"}:   2} {
+		e := domain.NewEvent("e", time.Now(), p)
+		if e.Revision != revision {
+			t.Errorf("%+v: revision %d, want %d", p, e.Revision, revision)
+		}
+		if _, err := domain.MarshalCloudEvent(e); err != nil {
+			t.Errorf("%+v: %v", p, err)
+		}
+	}
+	for _, raw := range []string{
+		`{"specversion":"1.0","id":"x","type":"invitation.created","revision":2,"data":{"organization_id":"acme","invitation_id":"i1","email":"ada@example.com"}}`,
+		`{"specversion":"1.0","id":"x","type":"invitation.created","revision":1,"data":{"organization_id":"acme","invitation_id":"i1","email_hmac":"h","email_sealed":{"generation":1,"ciphertext":"Y3Q="}}}`,
+		`{"specversion":"1.0","id":"x","type":"email.reserved","revision":2,"data":{"organization_id":"acme","invitation_id":"i1","email_sha256":"s"}}`,
+	} {
+		if e, err := domain.UnmarshalCloudEvent([]byte(raw)); err == nil {
+			t.Errorf("read %s as %+v", raw, e)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -90,12 +91,15 @@ func Optional[P Payload](p *P) []Payload {
 	return []Payload{*p}
 }
 
-// Invitee is what decides whether an email may be invited: the invitation
-// holding its slot, if any, and that invitation's membership.
+// Invitee is what decides whether an email may be invited: its keyed
+// identifier, the generation of the data key it is sealed under now (its
+// slot's), the invitation holding its slot, if any, and that invitation's
+// membership.
 type Invitee struct {
-	Email        string
-	Holder       Invitation // zero if the slot was never taken
-	HolderMember Membership // the membership of Holder.AcceptedBy, if accepted
+	EmailHMAC     string
+	KeyGeneration int
+	Holder        Invitation // zero if the slot was never taken
+	HolderMember  Membership // the membership of Holder.AcceptedBy, if accepted
 }
 
 // CheckInvitable says why an email may not get a new pending invitation.
@@ -107,7 +111,7 @@ func CheckInvitable(in Invitee, now time.Time) *Error {
 	case StatusPending:
 		return ErrInvitationAlreadyExists
 	case StatusAccepted:
-		if in.HolderMember.Active && in.HolderMember.Email == in.Email {
+		if in.HolderMember.Active && in.HolderMember.EmailHMAC == in.EmailHMAC {
 			return ErrAlreadyMember
 		}
 	}
@@ -166,10 +170,11 @@ func Invite(org Organization, invitees []Invitee, news []NewInvitation, actor st
 	}
 	decided := make([]Invited, len(news))
 	for i, n := range news {
+		in := invitees[i]
 		decided[i] = Invited{
-			Invitation: InvitationCreated{OrganizationID: org.ID, InvitationID: n.InvitationID, Email: n.Email, Role: n.Role,
-				TokenSHA256: n.TokenSHA256, ExpiresAt: n.ExpiresAt, Actor: actor},
-			Slot: EmailReserved{OrganizationID: org.ID, EmailSHA256: SHA256(n.Email), InvitationID: n.InvitationID, Actor: actor},
+			Invitation: InvitationCreated{OrganizationID: org.ID, InvitationID: n.InvitationID, Email: n.Email, EmailHMAC: in.EmailHMAC,
+				EmailSealed: &Sealed{Generation: in.KeyGeneration}, Role: n.Role, TokenSHA256: n.TokenSHA256, ExpiresAt: n.ExpiresAt, Actor: actor},
+			Slot: EmailReserved{OrganizationID: org.ID, EmailHMAC: in.EmailHMAC, InvitationID: n.InvitationID, Actor: actor},
 		}
 	}
 	return decided, nil
@@ -180,6 +185,9 @@ type Caller struct {
 	UserID        string
 	Email         string
 	EmailVerified *bool // nil when the token does not say
+	// EmailHMAC is the keyed identifier of Email as NormalizeEmail gives
+	// it, in the invitation's organization: the commands compute it.
+	EmailHMAC string
 }
 
 // Acceptance is what Accept decided: the invitation's event and the
@@ -200,8 +208,10 @@ func Accept(inv Invitation, member Membership, caller Caller, now time.Time) (*A
 	}
 	// The claim is compared by the rule the invitation's address was stored
 	// by, and exactly: no other folding makes a lookalike the same address.
-	email, ok := NormalizeEmail(caller.Email)
-	if !ok || email != inv.Email || (caller.EmailVerified != nil && !*caller.EmailVerified) {
+	// Keyed identifiers stand for the addresses: they compare the same
+	// once an address is erased.
+	if _, ok := NormalizeEmail(caller.Email); !ok || caller.EmailHMAC == "" || caller.EmailHMAC != inv.EmailHMAC ||
+		(caller.EmailVerified != nil && !*caller.EmailVerified) {
 		return nil, ErrEmailMismatch
 	}
 	// The membership may be read after the invitation it came from was
@@ -223,10 +233,14 @@ func Accept(inv Invitation, member Membership, caller Caller, now time.Time) (*A
 	if member.Active {
 		return nil, ErrAlreadyMember
 	}
+	if inv.EmailErased {
+		// Erasure cancels what it erases: a pending one is a stale read.
+		return nil, ErrInvitationCancelled
+	}
 	return &Acceptance{
 		Invitation: InvitationAccepted{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, UserID: caller.UserID, Actor: caller.UserID},
-		Membership: MembershipAdded{OrganizationID: inv.OrganizationID, UserID: caller.UserID, Email: inv.Email, Role: inv.Role,
-			InvitationID: inv.ID, Actor: caller.UserID},
+		Membership: MembershipAdded{OrganizationID: inv.OrganizationID, UserID: caller.UserID, Email: inv.Email, EmailHMAC: inv.EmailHMAC,
+			EmailSealed: &Sealed{Generation: inv.KeyGeneration}, Role: inv.Role, InvitationID: inv.ID, Actor: caller.UserID},
 	}, nil
 }
 
@@ -261,7 +275,7 @@ func Resend(inv Invitation, slot Invitee, tokenSHA256 string, expiresAt time.Tim
 		return Resent{}, ErrInvitationNotFound
 	case !inv.AcceptedAt.IsZero():
 		return Resent{}, ErrInvitationAlreadyAccepted
-	case !inv.CancelledAt.IsZero():
+	case !inv.CancelledAt.IsZero(), inv.EmailErased:
 		return Resent{}, ErrInvitationCancelled
 	}
 	if slot.Holder.ID != inv.ID {
@@ -271,7 +285,7 @@ func Resend(inv Invitation, slot Invitee, tokenSHA256 string, expiresAt time.Tim
 	}
 	return Resent{
 		Invitation: InvitationResent{OrganizationID: inv.OrganizationID, InvitationID: inv.ID, TokenSHA256: tokenSHA256, ExpiresAt: expiresAt, Actor: actor},
-		Slot:       EmailReserved{OrganizationID: inv.OrganizationID, EmailSHA256: SHA256(inv.Email), InvitationID: inv.ID, Actor: actor},
+		Slot:       EmailReserved{OrganizationID: inv.OrganizationID, EmailHMAC: inv.EmailHMAC, InvitationID: inv.ID, Actor: actor},
 	}, nil
 }
 
@@ -293,4 +307,74 @@ func RemoveMember(m Membership, actor string) (MembershipRemoved, error) {
 		return MembershipRemoved{}, ErrMemberNotFound
 	}
 	return MembershipRemoved{OrganizationID: m.OrganizationID, UserID: m.UserID, InvitationID: m.InvitationID, Actor: actor}, nil
+}
+
+// Erasable is what an erasure of an address decides on: its keyed
+// identifier, its email slot, every invitation of the address since it was
+// last erased (those named by the slot, and those of revision 1 events,
+// whose slot was named by the address's SHA-256, until a first erasure)
+// and the memberships their acceptances made, by user id.
+type Erasable struct {
+	EmailHMAC   string
+	Slot        EmailSlot
+	Invitations []Invitation
+	Members     map[string]Membership
+}
+
+// Erasure is what Erase decided: the invitations it cancels, the
+// membership it ends, and the record of the erasure; nothing when the
+// address has nothing left to erase.
+type Erasure struct {
+	Cancelled []InvitationCancelled
+	Removed   []MembershipRemoved
+	Erased    *EmailErased
+}
+
+// Payloads lists the events in the order they are appended: the record
+// last, so that whatever reads it has seen what it ends.
+func (e Erasure) Payloads() []Payload {
+	var ps []Payload
+	for _, c := range e.Cancelled {
+		ps = append(ps, c)
+	}
+	for _, r := range e.Removed {
+		ps = append(ps, r)
+	}
+	return append(ps, Optional(e.Erased)...)
+}
+
+// Erase erases an address from an organization: every invitation of it
+// that is neither accepted nor cancelled is cancelled (an expired one could
+// be resent), a membership it made that is still active is ended, and the
+// erasure is recorded with the data key generation to delete. Erasing again
+// decides nothing.
+func Erase(org Organization, x Erasable, actor string) (Erasure, error) {
+	if !org.Registered() {
+		return Erasure{}, ErrOrganizationNotFound
+	}
+	if len(x.Invitations) == 0 {
+		return Erasure{}, nil
+	}
+	erased := EmailErased{OrganizationID: org.ID, EmailHMAC: x.EmailHMAC, Generation: x.Slot.Generation(),
+		InvitationIDs: []string{}, UserIDs: []string{}, Actor: actor}
+	var d Erasure
+	for _, inv := range x.Invitations {
+		erased.InvitationIDs = append(erased.InvitationIDs, inv.ID)
+		if inv.AcceptedAt.IsZero() {
+			if inv.CancelledAt.IsZero() {
+				d.Cancelled = append(d.Cancelled, InvitationCancelled{OrganizationID: org.ID, InvitationID: inv.ID, Actor: actor})
+			}
+			continue
+		}
+		m, ok := x.Members[inv.AcceptedBy]
+		if !ok || m.InvitationID != inv.ID || slices.Contains(erased.UserIDs, m.UserID) {
+			continue
+		}
+		erased.UserIDs = append(erased.UserIDs, m.UserID)
+		if m.Active {
+			d.Removed = append(d.Removed, MembershipRemoved{OrganizationID: org.ID, UserID: m.UserID, InvitationID: m.InvitationID, Actor: actor})
+		}
+	}
+	d.Erased = &erased
+	return d, nil
 }

@@ -22,11 +22,30 @@ func given(events ...domain.Payload) domain.Invitation {
 	return inv
 }
 
+// keyed stands for an address's keyed identifier, which the commands
+// compute with the organization's HMAC key (transport/keystore): the
+// deciders only compare them.
+func keyed(email string) string { return "hmac-of-" + email }
+
+// caller is a user whose token claims email, with the keyed identifier the
+// commands compute: of the address NormalizeEmail gives, if any.
+func caller(user, email string) domain.Caller {
+	c := domain.Caller{UserID: user, Email: email}
+	if normal, ok := domain.NormalizeEmail(email); ok {
+		c.EmailHMAC = keyed(normal)
+	}
+	return c
+}
+
+// sealedAt is an address decided to be sealed under a key generation.
+func sealedAt(generation int) *domain.Sealed { return &domain.Sealed{Generation: generation} }
+
 var (
-	created   = domain.InvitationCreated{OrganizationID: org, InvitationID: invID, Email: "ada@example.com", Role: domain.RoleMember, TokenSHA256: "t1", ExpiresAt: now.Add(time.Hour), Actor: "admin"}
+	created = domain.InvitationCreated{OrganizationID: org, InvitationID: invID, Email: "ada@example.com", EmailHMAC: keyed("ada@example.com"),
+		EmailSealed: sealedAt(1), Role: domain.RoleMember, TokenSHA256: "t1", ExpiresAt: now.Add(time.Hour), Actor: "admin"}
 	accepted  = domain.InvitationAccepted{OrganizationID: org, InvitationID: invID, UserID: "user-42", Actor: "user-42"}
 	cancelled = domain.InvitationCancelled{OrganizationID: org, InvitationID: invID, Actor: "admin"}
-	ada       = domain.Caller{UserID: "user-42", Email: "ADA@example.com"}
+	ada       = caller("user-42", "ADA@example.com")
 	f         = false
 )
 
@@ -44,13 +63,14 @@ func TestAccept(t *testing.T) {
 	}{
 		{"pending: accepted and a membership", given(created), domain.Membership{}, ada, &domain.Acceptance{
 			Invitation: domain.InvitationAccepted{OrganizationID: org, InvitationID: invID, UserID: "user-42", Actor: "user-42"},
-			Membership: domain.MembershipAdded{OrganizationID: org, UserID: "user-42", Email: "ada@example.com", Role: domain.RoleMember, InvitationID: invID, Actor: "user-42"},
+			Membership: domain.MembershipAdded{OrganizationID: org, UserID: "user-42", Email: "ada@example.com", EmailHMAC: keyed("ada@example.com"),
+				EmailSealed: sealedAt(1), Role: domain.RoleMember, InvitationID: invID, Actor: "user-42"},
 		}, nil},
 		{"never created", domain.Invitation{}, domain.Membership{}, ada, nil, domain.ErrInvitationNotFound},
-		{"other email", given(created), domain.Membership{}, domain.Caller{UserID: "u", Email: "eve@example.com"}, nil, domain.ErrEmailMismatch},
-		{"email not verified", given(created), domain.Membership{}, domain.Caller{UserID: "u", Email: "ada@example.com", EmailVerified: &f}, nil, domain.ErrEmailMismatch},
+		{"other email", given(created), domain.Membership{}, caller("u", "eve@example.com"), nil, domain.ErrEmailMismatch},
+		{"email not verified", given(created), domain.Membership{}, func() domain.Caller { c := caller("u", "ada@example.com"); c.EmailVerified = &f; return c }(), nil, domain.ErrEmailMismatch},
 		{"accepted by the caller: nothing", given(created, accepted), domain.Membership{}, ada, nil, nil},
-		{"accepted by another", given(created, accepted), domain.Membership{}, domain.Caller{UserID: "user-7", Email: "ada@example.com"}, nil, domain.ErrInvitationAlreadyAccepted},
+		{"accepted by another", given(created, accepted), domain.Membership{}, caller("user-7", "ada@example.com"), nil, domain.ErrInvitationAlreadyAccepted},
 		{"cancelled", given(created, cancelled), domain.Membership{}, ada, nil, domain.ErrInvitationCancelled},
 		{"expired", given(pastExpiry), domain.Membership{}, ada, nil, domain.ErrInvitationExpired},
 		{"already a member", given(created), member, ada, nil, domain.ErrAlreadyMember},
@@ -78,16 +98,16 @@ func TestAcceptComparesNormalizedAddressesExactly(t *testing.T) {
 			t.Fatalf("%q refused", l.ascii)
 		}
 		inv := created
-		inv.Email = invited
-		caller := domain.Caller{UserID: "user-42", Email: l.email}
+		inv.Email, inv.EmailHMAC = invited, keyed(invited)
+		caller := caller("user-42", l.email)
 		if got, err := domain.Accept(given(inv), domain.Membership{}, caller, now); !errors.Is(err, domain.ErrEmailMismatch) {
 			t.Errorf("%s: %q accepted the invitation of %q: %+v, %v", l.name, l.email, invited, got, err)
 		}
 	}
 	for _, claim := range []string{"KATE@Corp.Test", "kate@corp.test", "Kate@CORP.TEST"} {
 		inv := created
-		inv.Email = "kate@corp.test"
-		if got, err := domain.Accept(given(inv), domain.Membership{}, domain.Caller{UserID: "user-42", Email: claim}, now); err != nil || got == nil {
+		inv.Email, inv.EmailHMAC = "kate@corp.test", keyed("kate@corp.test")
+		if got, err := domain.Accept(given(inv), domain.Membership{}, caller("user-42", claim), now); err != nil || got == nil {
 			t.Errorf("%q did not accept kate@corp.test's invitation: %v", claim, err)
 		}
 	}
@@ -95,13 +115,14 @@ func TestAcceptComparesNormalizedAddressesExactly(t *testing.T) {
 	// form, its domain as U-label or A-label.
 	inv := created
 	inv.Email = "j\u00f6rg@xn--bcher-kva.example"
+	inv.EmailHMAC = keyed(inv.Email)
 	for _, claim := range []string{"J\u00f6rg@b\u00fccher.example", "jo\u0308rg@XN--BCHER-KVA.example"} {
-		if got, err := domain.Accept(given(inv), domain.Membership{}, domain.Caller{UserID: "user-42", Email: claim}, now); err != nil || got == nil {
+		if got, err := domain.Accept(given(inv), domain.Membership{}, caller("user-42", claim), now); err != nil || got == nil {
 			t.Errorf("%q did not accept %q's invitation: %v", claim, inv.Email, err)
 		}
 	}
 	for _, claim := range []string{"J\u00d6RG@b\u00fccher.example", ""} {
-		if _, err := domain.Accept(given(inv), domain.Membership{}, domain.Caller{UserID: "user-42", Email: claim}, now); !errors.Is(err, domain.ErrEmailMismatch) {
+		if _, err := domain.Accept(given(inv), domain.Membership{}, caller("user-42", claim), now); !errors.Is(err, domain.ErrEmailMismatch) {
 			t.Errorf("%q accepted %q's invitation: %v", claim, inv.Email, err)
 		}
 	}
@@ -110,7 +131,7 @@ func TestAcceptComparesNormalizedAddressesExactly(t *testing.T) {
 func TestCancelAndResend(t *testing.T) {
 	expired := created
 	expired.ExpiresAt = now.Add(-time.Minute)
-	self := domain.Invitee{Email: "ada@example.com", Holder: given(created)}
+	self := domain.Invitee{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(created)}
 	tests := []struct {
 		name       string
 		given      domain.Invitation
@@ -120,11 +141,11 @@ func TestCancelAndResend(t *testing.T) {
 		resendErr  error
 	}{
 		{"pending", given(created), self, &cancelled, nil, nil},
-		{"expired", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(expired)}, &cancelled, nil, nil},
+		{"expired", given(expired), domain.Invitee{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(expired)}, &cancelled, nil, nil},
 		{"accepted", given(created, accepted), self, nil, domain.ErrInvitationAlreadyAccepted, domain.ErrInvitationAlreadyAccepted},
 		{"cancelled: cancel again writes nothing", given(created, cancelled), self, nil, nil, domain.ErrInvitationCancelled},
 		{"never created", domain.Invitation{}, self, nil, domain.ErrInvitationNotFound, domain.ErrInvitationNotFound},
-		{"slot taken by another pending invitation", given(expired), domain.Invitee{Email: "ada@example.com", Holder: given(domain.InvitationCreated{InvitationID: "inv-2", ExpiresAt: now.Add(time.Hour)})}, &cancelled, nil, domain.ErrInvitationAlreadyExists},
+		{"slot taken by another pending invitation", given(expired), domain.Invitee{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(domain.InvitationCreated{InvitationID: "inv-2", ExpiresAt: now.Add(time.Hour)})}, &cancelled, nil, domain.ErrInvitationAlreadyExists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +158,7 @@ func TestCancelAndResend(t *testing.T) {
 				t.Fatalf("resend error %v, want %v", err, tt.resendErr)
 			}
 			if err == nil {
-				wantSlot := domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256("ada@example.com"), InvitationID: invID, Actor: "admin"}
+				wantSlot := domain.EmailReserved{OrganizationID: org, EmailHMAC: keyed("ada@example.com"), InvitationID: invID, Actor: "admin"}
 				if resent.Slot != wantSlot {
 					t.Fatalf("slot's event %+v, want %+v", resent.Slot, wantSlot)
 				}
@@ -153,12 +174,12 @@ func TestCancelAndResend(t *testing.T) {
 
 func TestInvite(t *testing.T) {
 	registered := domain.Organization{ID: org, Name: "Acme", Version: 1}
-	pending := domain.Invitee{Email: "ada@example.com", Holder: given(created)}
-	memberOf := domain.Invitee{Email: "ada@example.com", Holder: given(created, accepted),
-		HolderMember: domain.Membership{Active: true, Email: "ada@example.com"}}
+	pending := domain.Invitee{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(created)}
+	memberOf := domain.Invitee{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(created, accepted),
+		HolderMember: domain.Membership{Active: true, Email: "ada@example.com", EmailHMAC: keyed("ada@example.com")}}
 	removed := memberOf
 	removed.HolderMember.Active = false
-	free := domain.Invitee{Email: "bob@example.com"}
+	free := domain.Invitee{EmailHMAC: keyed("bob@example.com"), KeyGeneration: 1}
 	news := func(n int) []domain.NewInvitation {
 		out := make([]domain.NewInvitation, n)
 		for i := range out {
@@ -179,7 +200,7 @@ func TestInvite(t *testing.T) {
 		{"one pending: none created", registered, []domain.Invitee{free, pending}, 0, domain.ErrInvitationAlreadyExists, []string{"emails[1]"}},
 		{"a member's email", registered, []domain.Invitee{memberOf, free}, 0, domain.ErrAlreadyMember, []string{"emails[0]"}},
 		{"a removed member's email", registered, []domain.Invitee{removed}, 1, nil, nil},
-		{"an expired holder frees the slot", registered, []domain.Invitee{{Email: "ada@example.com", Holder: given(func() domain.InvitationCreated { c := created; c.ExpiresAt = now; return c }())}}, 1, nil, nil},
+		{"an expired holder frees the slot", registered, []domain.Invitee{{EmailHMAC: keyed("ada@example.com"), KeyGeneration: 1, Holder: given(func() domain.InvitationCreated { c := created; c.ExpiresAt = now; return c }())}}, 1, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,12 +216,13 @@ func TestInvite(t *testing.T) {
 				t.Fatalf("%d invited, want %d", len(got), tt.invited)
 			}
 			for i, d := range got {
-				n := asked[i]
+				n, in := asked[i], tt.invitees[i]
 				want := domain.Invited{
-					Invitation: domain.InvitationCreated{OrganizationID: org, InvitationID: n.InvitationID, Email: n.Email, Role: n.Role, ExpiresAt: n.ExpiresAt, Actor: "admin"},
-					Slot:       domain.EmailReserved{OrganizationID: org, EmailSHA256: domain.SHA256(n.Email), InvitationID: n.InvitationID, Actor: "admin"},
+					Invitation: domain.InvitationCreated{OrganizationID: org, InvitationID: n.InvitationID, Email: n.Email, EmailHMAC: in.EmailHMAC,
+						EmailSealed: sealedAt(in.KeyGeneration), Role: n.Role, ExpiresAt: n.ExpiresAt, Actor: "admin"},
+					Slot: domain.EmailReserved{OrganizationID: org, EmailHMAC: in.EmailHMAC, InvitationID: n.InvitationID, Actor: "admin"},
 				}
-				if d != want {
+				if !reflect.DeepEqual(d, want) {
 					t.Fatalf("invited[%d] = %+v, want %+v", i, d, want)
 				}
 			}
@@ -220,7 +242,7 @@ func TestInviteRefusesAddressesNotNormalized(t *testing.T) {
 	invitees := make([]domain.Invitee, len(emails))
 	news := make([]domain.NewInvitation, len(emails))
 	for i, e := range emails {
-		invitees[i] = domain.Invitee{Email: e}
+		invitees[i] = domain.Invitee{EmailHMAC: keyed(e), KeyGeneration: 1}
 		news[i] = domain.NewInvitation{InvitationID: string(rune('a' + i)), Email: e, Role: domain.RoleMember, ExpiresAt: now.Add(time.Hour)}
 	}
 	got, err := domain.Invite(registered, invitees, news, "admin", now)
@@ -240,7 +262,9 @@ func TestParseExpiresIn(t *testing.T) {
 }
 
 func TestCloudEventRoundTrip(t *testing.T) {
-	e := domain.NewEvent("id-1", now, created)
+	c := created
+	c.Email, c.EmailSealed = "", &domain.Sealed{Generation: 1, Ciphertext: []byte("sealed")}
+	e := domain.NewEvent("id-1", now, c)
 	raw, err := domain.MarshalCloudEvent(e)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +276,7 @@ func TestCloudEventRoundTrip(t *testing.T) {
 	if _, err := domain.UnmarshalCloudEvent([]byte(`{"specversion":"1.0","id":"x","type":"invitation.exploded","revision":1,"data":{}}`)); !errors.Is(err, domain.ErrUnknownEvent) {
 		t.Fatalf("unknown type decoded: %v", err)
 	}
-	if _, err := domain.UnmarshalCloudEvent([]byte(`{"specversion":"1.0","id":"x","type":"invitation.created","revision":2,"data":{}}`)); !errors.Is(err, domain.ErrUnknownEvent) {
+	if _, err := domain.UnmarshalCloudEvent([]byte(`{"specversion":"1.0","id":"x","type":"invitation.created","revision":3,"data":{}}`)); !errors.Is(err, domain.ErrUnknownEvent) {
 		t.Fatalf("future revision decoded: %v", err)
 	}
 }
@@ -345,5 +369,91 @@ func TestRemoveMember(t *testing.T) {
 	member.Active = false
 	if _, err := domain.RemoveMember(member, "admin"); !errors.Is(err, domain.ErrMemberNotFound) {
 		t.Fatalf("remove a former member: %v; want ErrMemberNotFound", err)
+	}
+}
+
+func TestErase(t *testing.T) {
+	registered := domain.Organization{ID: org, Name: "Acme", Version: 1}
+	ada := keyed("ada@example.com")
+	expired := created
+	expired.InvitationID, expired.ExpiresAt = "inv-2", now.Add(-time.Minute)
+	joinedInv := given(created, accepted)
+	slot := domain.EmailSlot{InvitationID: invID, Invitations: []string{invID}, Version: 1}
+	tests := []struct {
+		name        string
+		x           domain.Erasable
+		cancelled   []string
+		removed     []string
+		erased      bool
+		generation  int
+		invitations []string
+		users       []string
+	}{
+		{"never invited: nothing", domain.Erasable{EmailHMAC: ada}, nil, nil, false, 0, nil, nil},
+		{"erased already: nothing", domain.Erasable{EmailHMAC: ada, Slot: domain.EmailSlot{Erased: 1, ErasedLast: true, Version: 3}}, nil, nil, false, 0, nil, nil},
+		{"pending and expired: both cancelled", domain.Erasable{EmailHMAC: ada, Slot: slot,
+			Invitations: []domain.Invitation{given(created), given(expired)}}, []string{invID, "inv-2"}, nil, true, 1, []string{invID, "inv-2"}, []string{}},
+		{"cancelled: recorded only", domain.Erasable{EmailHMAC: ada, Slot: slot,
+			Invitations: []domain.Invitation{given(created, cancelled)}}, nil, nil, true, 1, []string{invID}, []string{}},
+		{"accepted, member: removed", domain.Erasable{EmailHMAC: ada, Slot: slot, Invitations: []domain.Invitation{joinedInv},
+			Members: map[string]domain.Membership{"user-42": {UserID: "user-42", InvitationID: invID, Active: true}}}, nil, []string{"user-42"}, true, 1, []string{invID}, []string{"user-42"}},
+		{"accepted, member since removed: named, not removed again", domain.Erasable{EmailHMAC: ada, Slot: slot, Invitations: []domain.Invitation{joinedInv},
+			Members: map[string]domain.Membership{"user-42": {UserID: "user-42", InvitationID: invID}}}, nil, nil, true, 1, []string{invID}, []string{"user-42"}},
+		{"accepted, the user a member through another invitation: kept", domain.Erasable{EmailHMAC: ada, Slot: slot, Invitations: []domain.Invitation{joinedInv},
+			Members: map[string]domain.Membership{"user-42": {UserID: "user-42", InvitationID: "other", Active: true}}}, nil, nil, true, 1, []string{invID}, []string{}},
+		{"erased once, invited again: the next generation", domain.Erasable{EmailHMAC: ada, Slot: domain.EmailSlot{InvitationID: invID, Invitations: []string{invID}, Erased: 1, Version: 4},
+			Invitations: []domain.Invitation{given(created)}}, []string{invID}, nil, true, 2, []string{invID}, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := domain.Erase(registered, tt.x, "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cancelledIDs, removedUsers []string
+			for _, c := range got.Cancelled {
+				cancelledIDs = append(cancelledIDs, c.InvitationID)
+			}
+			for _, r := range got.Removed {
+				removedUsers = append(removedUsers, r.UserID)
+			}
+			if !reflect.DeepEqual(cancelledIDs, tt.cancelled) || !reflect.DeepEqual(removedUsers, tt.removed) || (got.Erased != nil) != tt.erased {
+				t.Fatalf("erasure %+v; want cancelled %v, removed %v, recorded %v", got, tt.cancelled, tt.removed, tt.erased)
+			}
+			if got.Erased == nil {
+				return
+			}
+			want := domain.EmailErased{OrganizationID: org, EmailHMAC: ada, Generation: tt.generation, InvitationIDs: tt.invitations, UserIDs: tt.users, Actor: "admin"}
+			if !reflect.DeepEqual(*got.Erased, want) {
+				t.Fatalf("recorded %+v, want %+v", *got.Erased, want)
+			}
+			if ps := got.Payloads(); !reflect.DeepEqual(ps[len(ps)-1], domain.Payload(want)) {
+				t.Fatalf("the record is not last: %v", ps)
+			}
+		})
+	}
+	if _, err := domain.Erase(domain.Organization{}, domain.Erasable{}, "admin"); !errors.Is(err, domain.ErrOrganizationNotFound) {
+		t.Fatalf("erase in no organization: %v", err)
+	}
+}
+
+// A slot erased frees the address, counts the generation, and forgets the
+// invitations before it.
+func TestEmailSlotErasure(t *testing.T) {
+	var s domain.EmailSlot
+	apply := func(p domain.Payload) { s.Apply(domain.NewEvent("", now, p)) }
+	apply(domain.EmailReserved{OrganizationID: org, EmailHMAC: "h", InvitationID: "a"})
+	apply(domain.EmailReserved{OrganizationID: org, EmailHMAC: "h", InvitationID: "b"})
+	apply(domain.EmailReserved{OrganizationID: org, EmailHMAC: "h", InvitationID: "a"})
+	if s.InvitationID != "a" || !reflect.DeepEqual(s.Invitations, []string{"a", "b"}) || s.Generation() != 1 {
+		t.Fatalf("before the erasure: %+v", s)
+	}
+	apply(domain.EmailErased{OrganizationID: org, EmailHMAC: "h", Generation: 1})
+	if s.InvitationID != "" || s.Invitations != nil || s.Generation() != 2 || !s.ErasedLast || s.Version != 4 {
+		t.Fatalf("after the erasure: %+v", s)
+	}
+	apply(domain.EmailReserved{OrganizationID: org, EmailHMAC: "h", InvitationID: "c"})
+	if s.ErasedLast || s.Generation() != 2 || !reflect.DeepEqual(s.Invitations, []string{"c"}) {
+		t.Fatalf("invited again: %+v", s)
 	}
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,6 +23,8 @@ const (
 	// aggregates' own: they are written in the same atomic batch.
 	TypeEmailReserved       = "email.reserved"
 	TypeIdempotencyRecorded = "idempotency.recorded"
+	// TypeEmailErased records an erasure of an address (issue 14).
+	TypeEmailErased = "email.erased"
 )
 
 // Payload is the data of one event.
@@ -51,10 +54,37 @@ type Recorded struct {
 	SHA256   string // of the stored bytes, which the next event chains to
 }
 
-// NewEvent wraps a payload with its type and current schema revision.
+// NewEvent wraps a payload with its type and schema revision: the current
+// one, or 1 for a payload in the form of revision 1 (an address in clear).
 func NewEvent(id string, now time.Time, data Payload) Event {
-	return Event{ID: id, Type: data.EventType(), Revision: revisions[data.EventType()].revision, Time: now.UTC(), Data: data}
+	return Event{ID: id, Type: data.EventType(), Revision: revisionOf(data), Time: now.UTC(), Data: data}
 }
+
+// Sealed is an email address encrypted under the data key of its data
+// subject, the address within its organization (transport/keystore holds
+// the keys). Generation names that key: 1, plus one for each erasure of the
+// address before. Ciphertext is the nonce and the AEAD ciphertext; it stays
+// empty from the decision until the commands seal the event, just before
+// it is appended.
+type Sealed struct {
+	Generation int    `json:"generation"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// generation is the data key an address sealed so is under; 1 for one in
+// clear (revision 1), which no erasure preceded.
+func (s *Sealed) generation() int {
+	if s == nil {
+		return 1
+	}
+	return s.Generation
+}
+
+// An event carrying an email address stores it, from revision 2 on, as its
+// EmailHMAC (the keyed identifier: HMAC-SHA256 of the normalized address
+// under its organization's key) and EmailSealed. Email is then the address
+// in memory only, once opened, and EmailErased says it could not be opened:
+// its data key was erased. Revision 1 stored Email in clear.
 
 type OrganizationRegistered struct {
 	OrganizationID string `json:"organization_id"`
@@ -71,7 +101,10 @@ type OrganizationRenamed struct {
 type InvitationCreated struct {
 	OrganizationID string    `json:"organization_id"`
 	InvitationID   string    `json:"invitation_id"`
-	Email          string    `json:"email"`
+	Email          string    `json:"email,omitempty"`
+	EmailHMAC      string    `json:"email_hmac,omitempty"`
+	EmailSealed    *Sealed   `json:"email_sealed,omitempty"`
+	EmailErased    bool      `json:"-"`
 	Role           Role      `json:"role"`
 	TokenSHA256    string    `json:"token_sha256"`
 	ExpiresAt      time.Time `json:"expires_at"`
@@ -106,12 +139,15 @@ type InvitationExpired struct {
 }
 
 type MembershipAdded struct {
-	OrganizationID string `json:"organization_id"`
-	UserID         string `json:"user_id"`
-	Email          string `json:"email"`
-	Role           Role   `json:"role"`
-	InvitationID   string `json:"invitation_id"`
-	Actor          string `json:"actor"`
+	OrganizationID string  `json:"organization_id"`
+	UserID         string  `json:"user_id"`
+	Email          string  `json:"email,omitempty"`
+	EmailHMAC      string  `json:"email_hmac,omitempty"`
+	EmailSealed    *Sealed `json:"email_sealed,omitempty"`
+	EmailErased    bool    `json:"-"`
+	Role           Role    `json:"role"`
+	InvitationID   string  `json:"invitation_id"`
+	Actor          string  `json:"actor"`
 }
 
 type MembershipRemoved struct {
@@ -122,12 +158,30 @@ type MembershipRemoved struct {
 }
 
 // EmailReserved records which invitation holds an (organization, email) slot:
-// the one that may be pending for that address.
+// the one that may be pending for that address. The slot is named by the
+// address's EmailHMAC; revision 1 named it by its plain EmailSHA256, which
+// anyone can compute from a guessed address.
 type EmailReserved struct {
 	OrganizationID string `json:"organization_id"`
-	EmailSHA256    string `json:"email_sha256"`
+	EmailSHA256    string `json:"email_sha256,omitempty"`
+	EmailHMAC      string `json:"email_hmac,omitempty"`
 	InvitationID   string `json:"invitation_id"`
 	Actor          string `json:"actor"`
+}
+
+// EmailErased records that an address was erased from an organization, on
+// the address's email slot: the data keys of Generation and before are
+// deleted, so no event sealed under them opens again. InvitationIDs and
+// UserIDs are the invitations and memberships whose read models held the
+// address (the batch that erases cancels those pending and ends those
+// active). It names the address by its keyed identifier only.
+type EmailErased struct {
+	OrganizationID string   `json:"organization_id"`
+	EmailHMAC      string   `json:"email_hmac"`
+	Generation     int      `json:"generation"`
+	InvitationIDs  []string `json:"invitation_ids"`
+	UserIDs        []string `json:"user_ids"`
+	Actor          string   `json:"actor"`
 }
 
 // IdempotencyRecorded remembers the answer to a create made with an
@@ -152,6 +206,7 @@ func (MembershipAdded) EventType() string        { return TypeMembershipAdded }
 func (MembershipRemoved) EventType() string      { return TypeMembershipRemoved }
 func (EmailReserved) EventType() string          { return TypeEmailReserved }
 func (IdempotencyRecorded) EventType() string    { return TypeIdempotencyRecorded }
+func (EmailErased) EventType() string            { return TypeEmailErased }
 
 func (e OrganizationRegistered) ActedBy() string { return e.Actor }
 func (e OrganizationRenamed) ActedBy() string    { return e.Actor }
@@ -164,35 +219,130 @@ func (e MembershipAdded) ActedBy() string        { return e.Actor }
 func (e MembershipRemoved) ActedBy() string      { return e.Actor }
 func (e EmailReserved) ActedBy() string          { return e.Actor }
 func (e IdempotencyRecorded) ActedBy() string    { return e.Actor }
+func (e EmailErased) ActedBy() string            { return e.Actor }
 
 type schema struct {
 	revision int
 	decode   func([]byte) (Payload, error)
+	kind     StreamKind
 }
 
-func decoder[T Payload]() func([]byte) (Payload, error) {
-	return func(raw []byte) (Payload, error) {
+func schemaOf[T Payload](revision int) schema {
+	var zero T
+	return schema{revision: revision, kind: StreamOf(zero).Kind, decode: func(raw []byte) (Payload, error) {
 		var p T
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return nil, err
 		}
 		return p, nil
-	}
+	}}
 }
 
 // revisions lists every known event type with its current schema revision.
 var revisions = map[string]schema{
-	TypeOrganizationRegistered: {1, decoder[OrganizationRegistered]()},
-	TypeOrganizationRenamed:    {1, decoder[OrganizationRenamed]()},
-	TypeInvitationCreated:      {1, decoder[InvitationCreated]()},
-	TypeInvitationResent:       {1, decoder[InvitationResent]()},
-	TypeInvitationAccepted:     {1, decoder[InvitationAccepted]()},
-	TypeInvitationCancelled:    {1, decoder[InvitationCancelled]()},
-	TypeInvitationExpired:      {1, decoder[InvitationExpired]()},
-	TypeMembershipAdded:        {1, decoder[MembershipAdded]()},
-	TypeMembershipRemoved:      {1, decoder[MembershipRemoved]()},
-	TypeEmailReserved:          {1, decoder[EmailReserved]()},
-	TypeIdempotencyRecorded:    {1, decoder[IdempotencyRecorded]()},
+	TypeOrganizationRegistered: schemaOf[OrganizationRegistered](1),
+	TypeOrganizationRenamed:    schemaOf[OrganizationRenamed](1),
+	TypeInvitationCreated:      schemaOf[InvitationCreated](2),
+	TypeInvitationResent:       schemaOf[InvitationResent](1),
+	TypeInvitationAccepted:     schemaOf[InvitationAccepted](1),
+	TypeInvitationCancelled:    schemaOf[InvitationCancelled](1),
+	TypeInvitationExpired:      schemaOf[InvitationExpired](1),
+	TypeMembershipAdded:        schemaOf[MembershipAdded](2),
+	TypeMembershipRemoved:      schemaOf[MembershipRemoved](1),
+	TypeEmailReserved:          schemaOf[EmailReserved](2),
+	TypeIdempotencyRecorded:    schemaOf[IdempotencyRecorded](1),
+	TypeEmailErased:            schemaOf[EmailErased](1),
+}
+
+// KindOfType is the kind of aggregate the events of a type belong to.
+func KindOfType(eventType string) (StreamKind, bool) {
+	s, ok := revisions[eventType]
+	return s.kind, ok
+}
+
+// Markers an address is shown as where it cannot be: its data key was
+// erased, or the reader has no key to open it.
+const (
+	ErasedMark = "[erased]"
+	SealedMark = "[sealed]"
+)
+
+// Shown is p as audit views print it (the API's event feeds, invitectl):
+// its address opened, or a marker, and neither its sealed form nor its
+// keyed identifier.
+func Shown(p Payload) Payload {
+	mark := func(email string, sealed *Sealed, erased bool) string {
+		switch {
+		case erased:
+			return ErasedMark
+		case email == "" && sealed != nil:
+			return SealedMark
+		}
+		return email
+	}
+	switch d := p.(type) {
+	case InvitationCreated:
+		d.Email, d.EmailHMAC, d.EmailSealed = mark(d.Email, d.EmailSealed, d.EmailErased), "", nil
+		return d
+	case MembershipAdded:
+		d.Email, d.EmailHMAC, d.EmailSealed = mark(d.Email, d.EmailSealed, d.EmailErased), "", nil
+		return d
+	}
+	return p
+}
+
+// clearForm is a payload whose revision 1 held an email address in clear
+// (or its plain SHA-256).
+type clearForm interface{ inClear() bool }
+
+func (e InvitationCreated) inClear() bool { return e.EmailSealed == nil }
+func (e MembershipAdded) inClear() bool   { return e.EmailSealed == nil }
+func (e EmailReserved) inClear() bool     { return e.EmailHMAC == "" }
+
+// revisionOf is the revision whose form p has.
+func revisionOf(p Payload) int {
+	if c, ok := p.(clearForm); ok && c.inClear() {
+		return 1
+	}
+	return revisions[p.EventType()].revision
+}
+
+// errNotStorable is a payload that must not reach the stream as it is.
+var errNotStorable = errors.New("event not in a storable form")
+
+// checkStorable refuses a payload that would store an address in clear
+// beside its sealed form, one not sealed yet, and one in neither form.
+func checkStorable(p Payload) error {
+	var email string
+	var sealed *Sealed
+	switch d := p.(type) {
+	case InvitationCreated:
+		email, sealed = d.Email, d.EmailSealed
+		if sealed != nil && d.EmailHMAC == "" {
+			return fmt.Errorf("%w: %s sealed without its email_hmac", errNotStorable, d.EventType())
+		}
+	case MembershipAdded:
+		email, sealed = d.Email, d.EmailSealed
+		if sealed != nil && d.EmailHMAC == "" {
+			return fmt.Errorf("%w: %s sealed without its email_hmac", errNotStorable, d.EventType())
+		}
+	case EmailReserved:
+		if (d.EmailHMAC == "") == (d.EmailSHA256 == "") {
+			return fmt.Errorf("%w: %s names its slot by neither or both of email_hmac and email_sha256", errNotStorable, d.EventType())
+		}
+		return nil
+	default:
+		return nil
+	}
+	switch {
+	case sealed != nil && email != "":
+		return fmt.Errorf("%w: %s holds its address in clear beside its sealed form", errNotStorable, p.EventType())
+	case sealed != nil && len(sealed.Ciphertext) == 0:
+		return fmt.Errorf("%w: %s not sealed", errNotStorable, p.EventType())
+	case sealed == nil && email == "":
+		return fmt.Errorf("%w: %s without an address", errNotStorable, p.EventType())
+	}
+	return nil
 }
 
 // ErrUnknownEvent is returned for an event type or revision this build does not know.
@@ -206,6 +356,14 @@ func DecodePayload(eventType string, revision int, raw []byte) (Payload, error) 
 	}
 	p, err := s.decode(raw)
 	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	// A revision says what the bytes hold: a sealed address in a revision
+	// 1 event, or one in clear in a later one, is misread by every reader.
+	if form := revisionOf(p); form != revision {
+		return nil, fmt.Errorf("decode %s: revision %d in the form of revision %d", eventType, revision, form)
+	}
+	if err := checkStorable(p); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
 	return p, nil

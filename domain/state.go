@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Role is what a member may do in an organization.
 type Role string
@@ -62,18 +65,24 @@ func (o *Organization) Apply(e Event) {
 type Invitation struct {
 	ID             string
 	OrganizationID string
-	Email          string
-	Role           Role
-	TokenSHA256    string
-	CreatedAt      time.Time
-	CreatedBy      string
-	ExpiresAt      time.Time
-	AcceptedAt     time.Time
-	AcceptedBy     string
-	CancelledAt    time.Time
-	CancelledBy    string
-	ExpiredEvent   bool // an invitation.expired event was recorded
-	Version        int
+	// Email is the address, empty once erased (EmailErased); EmailHMAC its
+	// keyed identifier, which outlives it; KeyGeneration the data key it is
+	// sealed under (see Sealed).
+	Email         string
+	EmailHMAC     string
+	EmailErased   bool
+	KeyGeneration int
+	Role          Role
+	TokenSHA256   string
+	CreatedAt     time.Time
+	CreatedBy     string
+	ExpiresAt     time.Time
+	AcceptedAt    time.Time
+	AcceptedBy    string
+	CancelledAt   time.Time
+	CancelledBy   string
+	ExpiredEvent  bool // an invitation.expired event was recorded
+	Version       int
 }
 
 // Exists reports whether the invitation was ever created.
@@ -97,7 +106,8 @@ func (i Invitation) StatusAt(now time.Time) Status {
 func (i *Invitation) Apply(e Event) {
 	switch d := e.Data.(type) {
 	case InvitationCreated:
-		*i = Invitation{ID: d.InvitationID, OrganizationID: d.OrganizationID, Email: d.Email, Role: d.Role,
+		*i = Invitation{ID: d.InvitationID, OrganizationID: d.OrganizationID, Email: d.Email, EmailHMAC: d.EmailHMAC,
+			EmailErased: d.EmailErased, KeyGeneration: d.EmailSealed.generation(), Role: d.Role,
 			TokenSHA256: d.TokenSHA256, CreatedAt: e.Time, CreatedBy: d.Actor, ExpiresAt: d.ExpiresAt}
 	case InvitationResent:
 		i.TokenSHA256, i.ExpiresAt, i.ExpiredEvent = d.TokenSHA256, d.ExpiresAt, false
@@ -117,7 +127,10 @@ func (i *Invitation) Apply(e Event) {
 type Membership struct {
 	OrganizationID string
 	UserID         string
-	Email          string
+	Email          string // empty once erased, as Invitation's
+	EmailHMAC      string
+	EmailErased    bool
+	KeyGeneration  int
 	Role           Role
 	JoinedAt       time.Time
 	InvitationID   string
@@ -129,7 +142,8 @@ type Membership struct {
 func (m *Membership) Apply(e Event) {
 	switch d := e.Data.(type) {
 	case MembershipAdded:
-		*m = Membership{OrganizationID: d.OrganizationID, UserID: d.UserID, Email: d.Email, Role: d.Role,
+		*m = Membership{OrganizationID: d.OrganizationID, UserID: d.UserID, Email: d.Email, EmailHMAC: d.EmailHMAC,
+			EmailErased: d.EmailErased, KeyGeneration: d.EmailSealed.generation(), Role: d.Role,
 			JoinedAt: e.Time, InvitationID: d.InvitationID, Active: true, Version: m.Version}
 	case MembershipRemoved:
 		m.Active = false
@@ -139,18 +153,38 @@ func (m *Membership) Apply(e Event) {
 	m.Version++
 }
 
-// EmailSlot is the (organization, email) guard: which invitation holds it.
+// EmailSlot is the (organization, email) guard: which invitation holds it,
+// every invitation that held it since the address was last erased, and how
+// many times it was.
 type EmailSlot struct {
-	InvitationID string
-	Version      int
+	InvitationID string // the holder; empty when none
+	Invitations  []string
+	// Erased is the generation of the data key erased last (0: never
+	// erased); the address is sealed under the next one.
+	Erased int
+	// ErasedLast says the slot's last record is an erasure: there is
+	// nothing left to erase.
+	ErasedLast bool
+	Version    int
 }
+
+// Generation is the data key an address invited now is sealed under.
+func (s EmailSlot) Generation() int { return s.Erased + 1 }
 
 // Apply evolves the slot by one of its records.
 func (s *EmailSlot) Apply(e Event) {
-	if d, ok := e.Data.(EmailReserved); ok {
-		s.InvitationID = d.InvitationID
-		s.Version++
+	switch d := e.Data.(type) {
+	case EmailReserved:
+		s.InvitationID, s.ErasedLast = d.InvitationID, false
+		if !slices.Contains(s.Invitations, d.InvitationID) {
+			s.Invitations = append(s.Invitations, d.InvitationID)
+		}
+	case EmailErased:
+		s.InvitationID, s.Invitations, s.Erased, s.ErasedLast = "", nil, d.Generation, true
+	default:
+		return
 	}
+	s.Version++
 }
 
 // IdempotencyRecord is the last answer recorded under an Idempotency-Key.

@@ -28,8 +28,9 @@ func (k StreamKind) String() string {
 }
 
 // StreamID names one aggregate's events. Key is the invitation id, the user
-// id, the email's SHA-256 or the idempotency key's SHA-256; empty for the
-// organization itself.
+// id, the email's keyed identifier (EmailHMAC; its SHA-256 in revision 1
+// events) or the idempotency key's SHA-256; empty for the organization
+// itself.
 type StreamID struct {
 	Kind           StreamKind
 	OrganizationID string
@@ -58,7 +59,12 @@ func StreamOf(p Payload) StreamID {
 	case MembershipRemoved:
 		return StreamID{KindMembership, d.OrganizationID, d.UserID}
 	case EmailReserved:
-		return StreamID{KindEmailSlot, d.OrganizationID, d.EmailSHA256}
+		if d.EmailHMAC == "" {
+			return StreamID{KindEmailSlot, d.OrganizationID, d.EmailSHA256}
+		}
+		return StreamID{KindEmailSlot, d.OrganizationID, d.EmailHMAC}
+	case EmailErased:
+		return StreamID{KindEmailSlot, d.OrganizationID, d.EmailHMAC}
 	case IdempotencyRecorded:
 		return StreamID{KindIdempotency, d.OrganizationID, d.KeySHA256}
 	}

@@ -1,6 +1,9 @@
 package projections
 
-import "context"
+import (
+	"context"
+	"slices"
+)
 
 // batchReads answers the projector's reads while it fills a batch: the
 // states its earlier writes make, else the store's.
@@ -32,10 +35,18 @@ func (r *batchReads) remember(w Write) {
 		}
 		r.organizations[o.ID] = *o
 	}
-	if inv := w.Invitation; inv != nil {
+	for _, inv := range slices.Concat(w.ErasedInvitations, optional(w.Invitation)) {
 		if r.invitations == nil {
 			r.invitations = map[[2]string]Invitation{}
 		}
-		r.invitations[[2]string{inv.OrganizationID, inv.ID}] = *inv
+		r.invitations[[2]string{inv.OrganizationID, inv.ID}] = inv
 	}
+}
+
+// optional lists what p points to, nothing for nil.
+func optional[T any](p *T) []T {
+	if p == nil {
+		return nil
+	}
+	return []T{*p}
 }

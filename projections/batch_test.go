@@ -1,7 +1,9 @@
 package projections_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -44,6 +46,13 @@ func history(t *testing.T) []domain.Delivered {
 		case 1:
 			add(domain.InvitationResent{OrganizationID: "acme", InvitationID: id, TokenSHA256: domain.SHA256("again-" + id), ExpiresAt: now.Add(2 * time.Hour), Actor: "admin"})
 			add(domain.InvitationCancelled{OrganizationID: "acme", InvitationID: id, Actor: "admin"})
+			if erased(i) {
+				// An erasure, then a later write of what it erased: the
+				// state it reads (in the batch or the store) has no address.
+				add(domain.EmailErased{OrganizationID: "acme", EmailHMAC: "hmac-" + id, Generation: 1,
+					InvitationIDs: []string{id}, UserIDs: []string{}, Actor: "admin"})
+				add(domain.InvitationExpired{OrganizationID: "acme", InvitationID: id, Actor: domain.SystemActor})
+			}
 		}
 		if i%10 == 9 {
 			add(domain.OrganizationRenamed{OrganizationID: "acme", Name: fmt.Sprintf("Acme %d", i), Actor: "admin"})
@@ -51,6 +60,9 @@ func history(t *testing.T) []domain.Delivered {
 	}
 	return events
 }
+
+// erased says whether history erases the address of its i-th invitation.
+func erased(i int) bool { return i%8 == 1 }
 
 // readModels is everything a store answers about history's records.
 func readModels(t *testing.T, s projections.Store) map[string]any {
@@ -90,13 +102,14 @@ func readModels(t *testing.T, s projections.Store) map[string]any {
 func TestProjectRacingReplicas(t *testing.T) {
 	events := history(t)
 	want := projections.NewMemoryStore()
-	one := projections.NewProjector(want, quiet())
+	one := projections.NewProjector(want, projections.KeepSealed{}, quiet())
 	for _, e := range events {
 		if _, err := one.Project(t.Context(), []domain.Delivered{e}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	wantModels := readModels(t, want)
+	wantNoErasedAddress(t, wantModels)
 
 	opts, err := redis.ParseURL(testkit.Redis(t))
 	if err != nil {
@@ -111,7 +124,7 @@ func TestProjectRacingReplicas(t *testing.T) {
 			var refused sync.Map
 			for r := range 4 {
 				wg.Go(func() {
-					p := projections.NewProjector(store, quiet())
+					p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
 					rng := rand.New(rand.NewPCG(uint64(r), 7))
 					for next, tries := 0, 0; next < len(events); tries++ {
 						end := min(next+1+rng.IntN(40), len(events))
@@ -130,7 +143,9 @@ func TestProjectRacingReplicas(t *testing.T) {
 			}
 			wg.Wait()
 			refused.Range(func(k, _ any) bool { t.Logf("refused and retried: %v", k); return true })
-			if got := readModels(t, store); !reflect.DeepEqual(got, wantModels) {
+			got := readModels(t, store)
+			wantNoErasedAddress(t, got)
+			if !reflect.DeepEqual(got, wantModels) {
 				for k := range wantModels {
 					if !reflect.DeepEqual(got[k], wantModels[k]) {
 						t.Errorf("%s:\n got  %+v\n want %+v", k, got[k], wantModels[k])
@@ -147,7 +162,7 @@ func TestOrganizationVersionCountsItsEvents(t *testing.T) {
 	events := history(t) // registered, renamed 6 times
 	for name, batches := range map[string]int{"one by one": 1, "one batch": len(events)} {
 		store := projections.NewMemoryStore()
-		p := projections.NewProjector(store, quiet())
+		p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
 		for i := 0; i < len(events); i += batches {
 			if _, err := p.Project(t.Context(), events[i:min(i+batches, len(events))]); err != nil {
 				t.Fatal(err)
@@ -156,5 +171,32 @@ func TestOrganizationVersionCountsItsEvents(t *testing.T) {
 		if o, _, _ := store.Organization(t.Context(), "acme"); o.Version != 7 || o.Name != "Acme 59" {
 			t.Errorf("%s: organization %+v; want version 7", name, o)
 		}
+	}
+}
+
+// wantNoErasedAddress checks that no read model answers an address history
+// erased, and that the erased invitations say so.
+func wantNoErasedAddress(t *testing.T, models map[string]any) {
+	t.Helper()
+	all, err := json.Marshal(models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := range 60 {
+		id := fmt.Sprintf("inv-%d", i)
+		if !erased(i) {
+			continue
+		}
+		n++
+		if bytes.Contains(all, []byte(id+"@example.com")) {
+			t.Fatalf("the erased address of %s is in the read models", id)
+		}
+		if inv := models[id].([]any)[0].(projections.Invitation); !inv.EmailErased || inv.Email != "" || inv.Version != 4 {
+			t.Fatalf("%s after its erasure: %+v", id, inv)
+		}
+	}
+	if n == 0 || !bytes.Contains(all, []byte("inv-0@example.com")) {
+		t.Fatal("the test erases nothing, or everything")
 	}
 }

@@ -103,6 +103,11 @@ func (s *MemoryStore) apply(w Write) error {
 	if w.Invitation != nil {
 		s.putInvitation(stored, *w.Invitation)
 	}
+	for _, inv := range w.ErasedInvitations {
+		if p := s.invitation(inv.OrganizationID, inv.ID); p != nil {
+			s.putInvitation(p, inv)
+		}
+	}
 	if k := w.RemovedMember; k != nil {
 		s.removeMember(*k)
 	}

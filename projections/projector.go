@@ -19,16 +19,37 @@ var tracer = otel.Tracer("github.com/invitesvc/invitesvc/projections")
 // order. The service runs it behind a stream consumer; the tools call it
 // with the events they read (a single event is a batch of one).
 type Projector struct {
-	store  Store
-	logger *slog.Logger
+	store    Store
+	personal PersonalData
+	logger   *slog.Logger
 }
 
-// NewProjector returns a projector writing to store.
-func NewProjector(store Store, logger *slog.Logger) *Projector {
-	if store == nil || logger == nil {
+// PersonalData opens the email addresses of events (see transport/keystore).
+type PersonalData interface {
+	// Open decrypts a payload's address, or marks it erased.
+	Open(ctx context.Context, p domain.Payload) (domain.Payload, error)
+	// Forget drops what the process keeps of an address's data keys up to
+	// generation: an erasure the projector reads may be another replica's.
+	Forget(organizationID, emailHMAC string, generation int)
+}
+
+// KeepSealed opens no address: an event in clear (revision 1's form)
+// projects as it is, a sealed address stays sealed and the read models
+// get none of it. It is for what projects without the key-encryption key
+// to measure (invitebench), and for tests of events in clear.
+type KeepSealed struct{}
+
+func (KeepSealed) Open(_ context.Context, p domain.Payload) (domain.Payload, error) {
+	return p, nil
+}
+func (KeepSealed) Forget(string, string, int) {}
+
+// NewProjector returns a projector writing to store what it opens with personal.
+func NewProjector(store Store, personal PersonalData, logger *slog.Logger) *Projector {
+	if store == nil || personal == nil || logger == nil {
 		panic("projections.NewProjector: nil dependency")
 	}
-	return &Projector{store: store, logger: logger}
+	return &Projector{store: store, personal: personal, logger: logger}
 }
 
 // Project applies consecutive events of the stream in as few store round
@@ -64,8 +85,17 @@ func (p *Projector) Project(ctx context.Context, events []domain.Delivered) (app
 		w := Write{Position: e.Sequence}
 		if e.Err != nil {
 			p.logger.Error("read models skip an event they cannot decode", "sequence", e.Sequence, "error", e.Err)
-		} else if err := fill(ctx, reads, &w, e.Event); err != nil {
-			return checkpoint, err
+		} else {
+			ev := e.Event
+			if ev.Data, err = p.personal.Open(ctx, ev.Data); err != nil {
+				return checkpoint, err
+			}
+			if d, ok := ev.Data.(domain.EmailErased); ok {
+				p.personal.Forget(d.OrganizationID, d.EmailHMAC, d.Generation)
+			}
+			if err := fill(ctx, reads, &w, ev); err != nil {
+				return checkpoint, err
+			}
 		}
 		reads.remember(w)
 		writes = append(writes, w)
@@ -115,10 +145,23 @@ func fill(ctx context.Context, reads reader, w *Write, e domain.Event) error {
 		inv.Apply(e)
 		w.Invitation = &inv
 	case domain.MembershipAdded:
-		w.Member = &Member{OrganizationID: d.OrganizationID, UserID: d.UserID, Email: d.Email, Role: d.Role,
-			JoinedAt: e.Time, InvitationID: d.InvitationID, Position: w.Position}
+		w.Member = &Member{OrganizationID: d.OrganizationID, UserID: d.UserID, Email: d.Email, EmailErased: d.EmailErased,
+			Role: d.Role, JoinedAt: e.Time, InvitationID: d.InvitationID, Position: w.Position}
 	case domain.MembershipRemoved:
 		w.RemovedMember = &MemberKey{OrganizationID: d.OrganizationID, UserID: d.UserID}
+	case domain.EmailErased:
+		// The memberships it names were ended before it: the read models
+		// keep active ones only.
+		for _, id := range d.InvitationIDs {
+			inv, found, err := reads.Invitation(ctx, d.OrganizationID, id)
+			if err != nil {
+				return err
+			}
+			if found {
+				inv.Email, inv.EmailErased = "", true
+				w.ErasedInvitations = append(w.ErasedInvitations, inv)
+			}
+		}
 	}
 	return nil
 }

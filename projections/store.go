@@ -30,7 +30,8 @@ type Invitation struct {
 type Member struct {
 	OrganizationID string
 	UserID         string
-	Email          string
+	Email          string // empty once erased
+	EmailErased    bool
 	Role           domain.Role
 	JoinedAt       time.Time
 	InvitationID   string
@@ -57,6 +58,10 @@ type Write struct {
 	Member *Member
 	// RemovedMember, when set, is a membership to delete.
 	RemovedMember *MemberKey
+	// ErasedInvitations are stored invitations whose address was erased,
+	// in their state without it: the store replaces the ones it holds,
+	// version and lists unchanged.
+	ErasedInvitations []Invitation
 }
 
 // Bucket is a stored list of an organization's invitations.

@@ -34,11 +34,15 @@ Commands:
             with --redis-url, that the read models in Redis equal a replay; exit 1 on a problem
   rebuild   rebuild the read models in Redis from the stream beside the live ones, then
             switch queries over at once
+  erase     --email ADDRESS: erase an address from every organization, through the
+            service's API (--url, --token with org.admin everywhere)
 
 Every command but token reads the stream INVITATIONS from --nats-url (default
 $INVITECTL_NATS_URL, else $INVITESVC_NATS_URL) with ephemeral consumers and writes
-nothing to NATS; only rebuild writes, to Redis. verify and rebuild refuse a Redis with no
-read models under the prefix unless --allow-empty. events, history, state and stats print JSON (one object a line) when
+nothing to NATS; only rebuild writes, to Redis, and erase asks the service to. verify and
+rebuild refuse a Redis with no read models under the prefix unless --allow-empty. With
+--key-encryption-key-file (the service's) they show email addresses, else [sealed]; erased
+ones show as [erased]. events, history, state and stats print JSON (one object a line) when
 stdout is not a terminal or with --json, an aligned table otherwise; verify prints one
 problem a line. See docs/invitectl.md.
 
@@ -53,6 +57,7 @@ var streamCommands = map[string]func(ctx context.Context, args []string, stdout,
 	"stats":   statsCommand,
 	"verify":  verifyCommand,
 	"rebuild": rebuildCommand,
+	"erase":   eraseCommand,
 }
 
 func run(args []string, stdout, stderr io.Writer) error {

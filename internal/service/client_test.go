@@ -42,7 +42,7 @@ func TestGeneratedClientWalkthrough(t *testing.T) {
 		}
 		invited := created.JSON201.Invitations
 		for i, inv := range invited {
-			if inv.ID == uuid.Nil || inv.Email != invite.Emails[i] || inv.Status != client.InvitationStatusPending ||
+			if inv.ID == uuid.Nil || emailOf(inv.Email) != invite.Emails[i] || inv.Status != client.InvitationStatusPending ||
 				inv.Role != client.RoleMember || inv.Version != 1 || inv.Expired || inv.Token == nil || len(*inv.Token) != 43 ||
 				inv.Organization.ID != "acme" || inv.CreatedBy != "admin-1" || inv.ExpiresAt.Sub(inv.CreatedAt).Round(time.Hour) != 72*time.Hour {
 				t.Fatalf("created invitation %d decodes to %+v", i, inv)
@@ -61,12 +61,12 @@ func TestGeneratedClientWalkthrough(t *testing.T) {
 
 		// The invitee looks the invitation up by its token, without authentication, and accepts it.
 		looked := answer(anyone.GetInvitationByTokenWithResponse(ctx, *adaInv.Token, nil))(t)
-		if l := looked.JSON200; l == nil || l.ID != adaInv.ID || l.Email != "ada@example.com" || l.Token != *adaInv.Token || l.Status != client.InvitationStatusPending || l.Version != 1 {
+		if l := looked.JSON200; l == nil || l.ID != adaInv.ID || emailOf(l.Email) != "ada@example.com" || l.Token != *adaInv.Token || l.Status != client.InvitationStatusPending || l.Version != 1 {
 			t.Fatalf("look-up: %d %s", looked.StatusCode(), looked.Body)
 		}
 		accepted := answer(ada.AcceptInvitationByTokenWithResponse(ctx, *adaInv.Token, nil))(t)
 		if a := accepted.JSON200; a == nil || a.Organization.ID != "acme" || a.Organization.Name != "Acme Corp" || a.Membership.UserID != "user-42" ||
-			a.Membership.Email != "ada@example.com" || a.Membership.Role != client.RoleMember || a.Membership.InvitationID != adaInv.ID || a.Membership.JoinedAt.IsZero() {
+			emailOf(a.Membership.Email) != "ada@example.com" || a.Membership.Role != client.RoleMember || a.Membership.InvitationID != adaInv.ID || a.Membership.JoinedAt.IsZero() {
 			t.Fatalf("accept: %d %s", accepted.StatusCode(), accepted.Body)
 		}
 		after := answer(anyone.GetInvitationByTokenWithResponse(ctx, *adaInv.Token, nil))(t)
@@ -111,7 +111,7 @@ func TestGeneratedClientWalkthrough(t *testing.T) {
 				if inv.Status != client.InvitationStatusPending || inv.ID == uuid.Nil {
 					t.Errorf("listed as pending: %+v", inv)
 				}
-				pendingEmails = append(pendingEmails, inv.Email)
+				pendingEmails = append(pendingEmails, emailOf(inv.Email))
 			}
 		}
 		slices.Sort(pendingEmails)
@@ -120,7 +120,7 @@ func TestGeneratedClientWalkthrough(t *testing.T) {
 		}
 
 		members := answer(admin.ListMembersWithResponse(ctx, "acme", nil))(t)
-		if m := members.JSON200; m == nil || len(m.Members) != 1 || m.Members[0].UserID != "user-42" || m.Members[0].Email != "ada@example.com" || m.Members[0].InvitationID != adaInv.ID {
+		if m := members.JSON200; m == nil || len(m.Members) != 1 || m.Members[0].UserID != "user-42" || emailOf(m.Members[0].Email) != "ada@example.com" || m.Members[0].InvitationID != adaInv.ID {
 			t.Fatalf("members: %d %s", members.StatusCode(), members.Body)
 		}
 
@@ -208,4 +208,12 @@ func answer[R any](r R, err error) func(*testing.T) R {
 		}
 		return r
 	}
+}
+
+// emailOf is the address an answer shows; "" once erased (null).
+func emailOf(e *client.Email) string {
+	if e == nil {
+		return ""
+	}
+	return *e
 }

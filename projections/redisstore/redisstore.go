@@ -107,6 +107,9 @@ type (
 		ID             string      `json:"id"`
 		OrganizationID string      `json:"org"`
 		Email          string      `json:"email"`
+		EmailHMAC      string      `json:"email_hmac,omitempty"`
+		EmailErased    bool        `json:"email_erased,omitempty"`
+		KeyGeneration  int         `json:"kgen,omitempty"`
 		Role           domain.Role `json:"role"`
 		TokenSHA256    string      `json:"tok"`
 		CreatedAt      time.Time   `json:"c_at"`
@@ -123,6 +126,7 @@ type (
 		OrganizationID string      `json:"org"`
 		UserID         string      `json:"user"`
 		Email          string      `json:"email"`
+		EmailErased    bool        `json:"email_erased,omitempty"`
 		Role           domain.Role `json:"role"`
 		JoinedAt       time.Time   `json:"at"`
 		InvitationID   string      `json:"inv"`
@@ -137,11 +141,13 @@ type (
 // doc; invitation key, doc, id, version, token hash, bucket, creation
 // position and the prefix of its organization's bucket keys; added member
 // key, its members set, doc, user hash and position; removed member key, its
-// members set and user hash. Key names are relative to the generation. An
-// empty doc or hash means "no such change".
+// members set and user hash; the erased invitations, a JSON array of [key,
+// doc] pairs, each replacing the doc of a stored invitation. Key names are
+// relative to the generation. An empty doc, hash or array means "no such
+// change".
 const applyFunction = `
 local function apply(position, orgKey, orgDoc, invKey, invDoc, invID, version, tok, bucket, created, buckets,
-                     memKey, memSet, memDoc, memUser, memPos, remKey, remSet, remUser)
+                     memKey, memSet, memDoc, memUser, memPos, remKey, remSet, remUser, erased)
   local checkpointKey = base .. 'checkpoint'
   local checkpoint = tonumber(redis.call('GET', checkpointKey) or '0')
   if tonumber(position) <= checkpoint then return 'applied' end
@@ -178,13 +184,18 @@ local function apply(position, orgKey, orgDoc, invKey, invDoc, invID, version, t
     redis.call('HSET', base .. memKey, 'doc', memDoc, 'p', memPos)
     redis.call('ZADD', base .. memSet, memPos, memUser)
   end
+  if erased ~= '' then
+    for _, e in ipairs(cjson.decode(erased)) do
+      if redis.call('EXISTS', base .. e[1]) == 1 then redis.call('HSET', base .. e[1], 'doc', e[2]) end
+    end
+  end
   redis.call('SET', checkpointKey, position)
   return 'ok'
 end
 `
 
 // applyArity is the number of arguments of one write.
-const applyArity = 19
+const applyArity = 20
 
 var (
 	// applyScript applies the write in ARGV from 3.
@@ -236,6 +247,21 @@ func applyArgs(w projections.Write) ([]any, error) {
 	}
 	if k := w.RemovedMember; k != nil {
 		args[16], args[17], args[18] = memKey(k.OrganizationID, k.UserID), membersKey(k.OrganizationID), userHash(k.UserID)
+	}
+	if len(w.ErasedInvitations) > 0 {
+		pairs := make([][2]string, len(w.ErasedInvitations))
+		for i, inv := range w.ErasedInvitations {
+			doc, err := json.Marshal(invitationDoc(inv.Invitation))
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: encode invitation: %w", err)
+			}
+			pairs[i] = [2]string{invKey(inv.OrganizationID, inv.ID), string(doc)}
+		}
+		erased, err := json.Marshal(pairs)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: encode erased invitations: %w", err)
+		}
+		args[19] = erased
 	}
 	return args, nil
 }

@@ -569,3 +569,28 @@ func testApplyBatch(t *testing.T, s projections.Store) {
 	wantCheckpoint(t, s, 6+170)
 	wantOrganization(t, s, renamed)
 }
+
+// An erased invitation loses its address in place: version, lists and
+// token as they were; another invitation keeps its own.
+func testErasedInvitations(t *testing.T, s projections.Store) {
+	f := &feed{t: t, s: s}
+	f.org("acme", "Acme")
+	a, b := f.invite("acme", "a"), f.invite("acme", "b")
+	a = f.change(a, cancel)
+	erased := a
+	erased.Email, erased.EmailErased = "", true
+	gone := newInvitation("acme", "never-stored", 99)
+	f.apply(projections.Write{ErasedInvitations: []projections.Invitation{erased, gone}})
+	wantInvitation(t, s, erased)
+	wantInvitation(t, s, b)
+	if _, found, err := s.Invitation(t.Context(), "acme", gone.ID); err != nil || found {
+		t.Fatalf("erasing an invitation not stored stored it: %v, %v", found, err)
+	}
+	wantScan(t, s, "acme", projections.BucketAll, 0, projections.Older, 10, b, erased)
+	wantScan(t, s, "acme", projections.BucketCancelled, 0, projections.Older, 10, erased)
+	// Its next write (a later event) is the state without the address.
+	next := erased
+	next.Version++
+	f.apply(projections.Write{Invitation: &next})
+	wantInvitation(t, s, next)
+}

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) projections.Store) {
 		{"TokenIndex", testTokenIndex},
 		{"InvitationScans", testInvitationScans},
 		{"Members", testMembers},
+		{"ErasedInvitations", testErasedInvitations},
 		{"ConcurrentApplySamePosition", testConcurrentApply},
 		{"ConcurrentReaders", testConcurrentReaders},
 	}
