@@ -155,8 +155,10 @@ func TestConditionalRequests(t *testing.T) {
 func TestIfMatchRace(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	redisURL := testkit.Redis(t)
-	key := testkit.KeyFile(t)
-	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "ifmatch:"; c.SigningKey = key }
+	key, kek := testkit.KeyFile(t), testkit.KEKFile(t) // replicas sign and seal with one key each
+	shared := func(c *service.Config) {
+		c.NATSURL, c.RedisPrefix, c.SigningKey, c.KEKFile = ns.ClientURL(), "ifmatch:", key, kek
+	}
 	replicas := []*stack{startStack(t, redisURL, shared), startStack(t, redisURL, shared)}
 	s := replicas[0]
 	s.register("acme")
