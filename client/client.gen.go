@@ -391,10 +391,10 @@ type CreateInvitationsInput struct {
 	// Examples: fr, pt-BR
 	Locale *Locale `json:"locale,omitempty"`
 
-	// Role `owner` and `admin` also need `org.admin`.
+	// Role Default `member`. `owner` and `admin` also need `org.admin`.
 	Role *Role `json:"role,omitempty"`
 
-	// SendEmail `false`: no email is sent for these invitations (the answer's tokens are the caller's to pass on); their `delivery` is `skipped` and no event carries their tokens in any form.
+	// SendEmail Default `true`. `false`: no email is sent for these invitations (the answer's tokens are the caller's to pass on); their `delivery` is `skipped` and no event carries their tokens in any form.
 	SendEmail *bool `json:"send_email,omitempty"`
 }
 
@@ -696,7 +696,7 @@ type InvitationCreatedData struct {
 	Actor UserID `json:"actor"`
 
 	// Email The address, or `[erased]` once it was erased.
-	Email InvitationCreatedData_Email `json:"email"`
+	Email string `json:"email"`
 
 	// ExpiresAt RFC 3339 in UTC, possibly with fractions of a second.
 	ExpiresAt UTCTime `json:"expires_at"`
@@ -727,14 +727,6 @@ type InvitationCreatedData struct {
 
 	// TokenSha256 Lower-case hex SHA-256.
 	TokenSha256 string `json:"token_sha256"`
-}
-
-// InvitationCreatedDataEmail1 defines model for InvitationCreatedData.Email.1.
-type InvitationCreatedDataEmail1 = interface{}
-
-// InvitationCreatedData_Email The address, or `[erased]` once it was erased.
-type InvitationCreatedData_Email struct {
-	union json.RawMessage
 }
 
 // InvitationCreatedDataSkipEmail Present (`true`) when no email is to be sent for this token (`send_email: false`).
@@ -995,7 +987,7 @@ type MembershipAddedData struct {
 	Actor UserID `json:"actor"`
 
 	// Email The address, or `[erased]` once it was erased.
-	Email MembershipAddedData_Email `json:"email"`
+	Email string `json:"email"`
 
 	// InvitationID Made by the service: a UUIDv7 in canonical (lower-case) form.
 	//
@@ -1012,14 +1004,6 @@ type MembershipAddedData struct {
 
 	// UserID The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	UserID UserID `json:"user_id"`
-}
-
-// MembershipAddedDataEmail1 defines model for MembershipAddedData.Email.1.
-type MembershipAddedDataEmail1 = interface{}
-
-// MembershipAddedData_Email The address, or `[erased]` once it was erased.
-type MembershipAddedData_Email struct {
-	union json.RawMessage
 }
 
 // MembershipRemovedData `data` of `membership.removed`.
@@ -1110,7 +1094,7 @@ type ResendInput struct {
 	// Examples: 36h, 3d
 	ExpiresIn *ExpiresIn `json:"expires_in,omitempty"`
 
-	// SendEmail `false`: the new token is not emailed (see `CreateInvitationsInput`).
+	// SendEmail Default `true`. `false`: the new token is not emailed (see `CreateInvitationsInput`).
 	SendEmail *bool `json:"send_email,omitempty"`
 }
 
@@ -1737,130 +1721,6 @@ func (t *Event_Data) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// AsEmail returns the union data inside the InvitationCreatedData_Email as a Email
-func (t InvitationCreatedData_Email) AsEmail() (Email, error) {
-	var body Email
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromEmail overwrites any union data inside the InvitationCreatedData_Email as the provided Email
-func (t *InvitationCreatedData_Email) FromEmail(v Email) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeEmail performs a merge with any union data inside the InvitationCreatedData_Email, using the provided Email
-func (t *InvitationCreatedData_Email) MergeEmail(v Email) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsInvitationCreatedDataEmail1 returns the union data inside the InvitationCreatedData_Email as a InvitationCreatedDataEmail1
-func (t InvitationCreatedData_Email) AsInvitationCreatedDataEmail1() (InvitationCreatedDataEmail1, error) {
-	var body InvitationCreatedDataEmail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromInvitationCreatedDataEmail1 overwrites any union data inside the InvitationCreatedData_Email as the provided InvitationCreatedDataEmail1
-func (t *InvitationCreatedData_Email) FromInvitationCreatedDataEmail1(v InvitationCreatedDataEmail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeInvitationCreatedDataEmail1 performs a merge with any union data inside the InvitationCreatedData_Email, using the provided InvitationCreatedDataEmail1
-func (t *InvitationCreatedData_Email) MergeInvitationCreatedDataEmail1(v InvitationCreatedDataEmail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t InvitationCreatedData_Email) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *InvitationCreatedData_Email) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
-// AsEmail returns the union data inside the MembershipAddedData_Email as a Email
-func (t MembershipAddedData_Email) AsEmail() (Email, error) {
-	var body Email
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromEmail overwrites any union data inside the MembershipAddedData_Email as the provided Email
-func (t *MembershipAddedData_Email) FromEmail(v Email) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeEmail performs a merge with any union data inside the MembershipAddedData_Email, using the provided Email
-func (t *MembershipAddedData_Email) MergeEmail(v Email) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsMembershipAddedDataEmail1 returns the union data inside the MembershipAddedData_Email as a MembershipAddedDataEmail1
-func (t MembershipAddedData_Email) AsMembershipAddedDataEmail1() (MembershipAddedDataEmail1, error) {
-	var body MembershipAddedDataEmail1
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromMembershipAddedDataEmail1 overwrites any union data inside the MembershipAddedData_Email as the provided MembershipAddedDataEmail1
-func (t *MembershipAddedData_Email) FromMembershipAddedDataEmail1(v MembershipAddedDataEmail1) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeMembershipAddedDataEmail1 performs a merge with any union data inside the MembershipAddedData_Email, using the provided MembershipAddedDataEmail1
-func (t *MembershipAddedData_Email) MergeMembershipAddedDataEmail1(v MembershipAddedDataEmail1) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t MembershipAddedData_Email) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *MembershipAddedData_Email) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -1936,6 +1796,8 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 type ClientInterface interface {
 
 	// GetOpenAPIDocument This document
+	//
+	// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 	GetOpenAPIDocument(ctx context.Context, params *GetOpenAPIDocumentParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2098,6 +1960,8 @@ type ClientInterface interface {
 }
 
 // GetOpenAPIDocument This document
+//
+// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 //
 // Corresponds with GET /openapi.json (the `GetOpenAPIDocument` operationId).
 func (c *Client) GetOpenAPIDocument(ctx context.Context, params *GetOpenAPIDocumentParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3806,6 +3670,8 @@ func WithBaseURL(baseURL string) ClientOption {
 type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIDocumentWithResponse This document
+	//
+	// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6878,6 +6744,8 @@ func (r GetMemberResponse) ContentType() string {
 }
 
 // GetOpenAPIDocumentWithResponse This document
+//
+// The OpenAPI 3.1 document of this API, the one the service is built and tested against; no authentication. Compressed (`zstd` or `gzip`) when `Accept-Encoding` allows.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -38,8 +38,11 @@ export type FieldsAreKnown = [
 type Status = "pending" | "accepted" | "cancelled" | "expired";
 
 export const invite: CreateBody = { emails: ["ada@example.com", "bob@example.com"], role: "member", expires_in: "3d" };
+// role and expires_in have defaults: a body may leave them out.
+export const inviteWithDefaults: CreateBody = { emails: ["ada@example.com"] };
 
-export function created(body: Created): { id: string; email: string; status: Status; token?: string; version: number }[] {
+// email is null once the address was erased (email_erased: true).
+export function created(body: Created): { id: string; email: string | null; status: Status; token?: string; version: number }[] {
   return body.invitations.map((inv) => ({ id: inv.id, email: inv.email, status: inv.status, token: inv.token, version: inv.version }));
 }
 
@@ -52,7 +55,7 @@ export function nextPage(body: Page): string | undefined {
   return pending.length > 0 ? body.links.next : undefined;
 }
 
-export function membership(body: Accepted): [string, string, Schemas["Role"], string] {
+export function membership(body: Accepted): [string, string | null, Schemas["Role"], string] {
   return [body.membership.user_id, body.membership.email, body.membership.role, body.organization.id];
 }
 

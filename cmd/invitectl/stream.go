@@ -61,8 +61,8 @@ func newNATSFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.natsURL, "nats-url", env("NATS_URL"), "NATS server holding the stream (default $INVITECTL_NATS_URL, else $INVITESVC_NATS_URL)")
 	fs.StringVar(&c.creds.NKeyFile, "nats-nkey", os.Getenv("INVITECTL_NATS_NKEY"), "nkey seed file of an auditor user, e.g. <data-dir>/nats/auditor.nk (default $INVITECTL_NATS_NKEY)")
 	fs.StringVar(&c.creds.CredsFile, "nats-creds", os.Getenv("INVITECTL_NATS_CREDS"), "JWT creds file of an auditor user, instead of --nats-nkey (default $INVITECTL_NATS_CREDS)")
-	fs.StringVar(&c.kekFile, "key-encryption-key-file", os.Getenv("INVITECTL_KEY_ENCRYPTION_KEY_FILE"),
-		"the service's key-encryption key, to open the email addresses of events, e.g. <data-dir>/key-encryption-key (default $INVITECTL_KEY_ENCRYPTION_KEY_FILE); without it they show as [sealed]")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", env("KEY_ENCRYPTION_KEY_FILE"),
+		"the service's key-encryption key, to open the email addresses of events, e.g. <data-dir>/key-encryption-key (default $INVITECTL_KEY_ENCRYPTION_KEY_FILE, else $INVITESVC_KEY_ENCRYPTION_KEY_FILE); without it they show as [sealed]")
 	fs.Func("previous-key-encryption-key-file", "a key-encryption key rotated out that may still wrap keys (repeatable)", func(v string) error {
 		c.previousKEKFiles = append(c.previousKEKFiles, v)
 		return nil

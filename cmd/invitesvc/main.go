@@ -55,6 +55,53 @@ type settings struct {
 // parse reads flags, each of which may also come from INVITESVC_<NAME>.
 func parse(args []string, stderr io.Writer) (settings, error) {
 	s := settings{Config: service.DefaultConfig(), fromEnv: map[string]string{}}
+	fs := flags(&s, stderr)
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "INVITESVC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			s.fromEnv[f.Name] = env
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+	if s.jwtSecretFile != "" {
+		if s.JWTSecret != "" {
+			return s, fmt.Errorf("give %s or %s, not both", s.name("jwt-secret"), s.name("jwt-secret-file"))
+		}
+		secret, err := auth.ReadSecretFile(s.jwtSecretFile)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", s.name("jwt-secret-file"), err)
+		}
+		s.JWTSecret = string(secret)
+	}
+	if err := s.validate(); err != nil {
+		return s, err
+	}
+	for _, cidr := range splitList(s.trustedProxies) {
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, prefix)
+	}
+	return s, nil
+}
+
+// flags is the service's flag set, each flag setting its field of s.
+func flags(s *settings, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("invitesvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
@@ -122,48 +169,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 			"variable: --http-addr is INVITESVC_HTTP_ADDR, and so on. Flags win.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return s, err
-	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "INVITESVC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			s.fromEnv[f.Name] = env
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return s, err
-	}
-	if s.jwtSecretFile != "" {
-		if s.JWTSecret != "" {
-			return s, fmt.Errorf("give %s or %s, not both", s.name("jwt-secret"), s.name("jwt-secret-file"))
-		}
-		secret, err := auth.ReadSecretFile(s.jwtSecretFile)
-		if err != nil {
-			return s, fmt.Errorf("%s: %w", s.name("jwt-secret-file"), err)
-		}
-		s.JWTSecret = string(secret)
-	}
-	if err := s.validate(); err != nil {
-		return s, err
-	}
-	for _, cidr := range splitList(s.trustedProxies) {
-		prefix, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
-		}
-		s.TrustedProxies = append(s.TrustedProxies, prefix)
-	}
-	return s, nil
+	return fs
 }
 
 // splitList is the items of a comma-separated flag value, trimmed.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -212,6 +213,36 @@ func TestParseDefaultsAreTheServices(t *testing.T) {
 	if s.httpAddr != "127.0.0.1:8080" || s.logLevel != "info" {
 		t.Fatalf("defaults %+v", s)
 	}
+}
+
+// TestReadmeNamesEveryFlag reads the README's configuration table: every
+// flag has a row, and a flag's default, when it has one, is the row's.
+func TestReadmeNamesEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "\n## Configuration\n")
+	table, _, _ = strings.Cut(table, "\n### ")
+	var rows [][]string // the flag cell and the default cell of each row
+	for _, line := range strings.Split(table, "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 3 && strings.Contains(cells[1], "`--") {
+			rows = append(rows, cells[1:3])
+		}
+	}
+	if len(rows) < 20 {
+		t.Fatalf("%d rows in the README's configuration table: not the table", len(rows))
+	}
+	s := settings{Config: service.DefaultConfig()} // the flags' defaults
+	flags(&s, io.Discard).VisitAll(func(f *flag.Flag) {
+		i := slices.IndexFunc(rows, func(row []string) bool { return strings.Contains(row[0], "`--"+f.Name+"`") })
+		switch {
+		case i < 0:
+			t.Errorf("--%s has no row in the README's configuration table", f.Name)
+		case f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && !strings.Contains(rows[i][1], "`"+f.DefValue+"`"):
+			t.Errorf("--%s: the README gives the default %q, the flag %q", f.Name, strings.TrimSpace(rows[i][1]), f.DefValue)
+		}
+	})
 }
 
 func freeAddr(t *testing.T) string {

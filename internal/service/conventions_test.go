@@ -155,7 +155,7 @@ func TestConditionalRequests(t *testing.T) {
 func TestIfMatchRace(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	redisURL := testkit.Redis(t)
-	key, kek := testkit.KeyFile(t), testkit.KEKFile(t) // replicas sign with one key and share one KEK
+	key, kek := testkit.KeyFile(t), testkit.KEKFile(t) // replicas sign and seal with one key each
 	shared := func(c *service.Config) {
 		c.NATSURL, c.RedisPrefix, c.SigningKey, c.KEKFile = ns.ClientURL(), "ifmatch:", key, kek
 	}

@@ -254,6 +254,10 @@ func TestOpenAPILint(t *testing.T) {
 		t.Error("openapi.json is not formatted with a 2-space indent; run: python3 -m json.tool --indent 2 --no-ensure-ascii openapi.json")
 	}
 
+	// Redocly's info-license: the license clients may use the API and its document under.
+	if l := doc.Info.License; l == nil || l.Name == "" || l.Identifier != "Apache-2.0" {
+		t.Errorf("info.license: want Apache-2.0 (identifier), the repository's LICENSE")
+	}
 	componentsUsed(t, doc, raw)
 	forGenerators(t, raw)
 	for _, path := range doc.Paths.InMatchingOrder() {
@@ -261,8 +265,8 @@ func TestOpenAPILint(t *testing.T) {
 		inAPI := len(item.Servers) == 0 // /api/v1, not the operations endpoints
 		for method, op := range item.Operations() {
 			where := method + " " + path
-			if op.OperationID == "" || op.Summary == "" || len(op.Tags) == 0 {
-				t.Errorf("%s: needs an operationId, a summary and a tag", where)
+			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) == 0 {
+				t.Errorf("%s: needs an operationId, a summary, a description and a tag", where)
 			}
 			secured := len(doc.Security) > 0 && (op.Security == nil || len(*op.Security) > 0)
 			if secured != (op.Responses.Value("401") != nil) || secured != (op.Responses.Value("403") != nil) {
@@ -318,7 +322,9 @@ func TestOpenAPILint(t *testing.T) {
 // keeps one side), and unevaluatedProperties (both ignore it). A schema
 // that extends another is written out in full and closed with
 // additionalProperties: false; a $ref with keywords beside it (OpenAPI 3.1)
-// narrows without composing.
+// narrows without composing. An optional member has no default of its own:
+// openapi-typescript (--default-non-nullable, on by default) makes it
+// required, so a web console could not leave out role when creating.
 func forGenerators(t *testing.T, raw []byte) {
 	t.Helper()
 	var doc any
@@ -337,6 +343,14 @@ func forGenerators(t *testing.T, raw []byte) {
 				_, props := v["properties"]
 				if refs && props {
 					t.Errorf("%s: allOf of a $ref next to properties, which oapi-codegen merges wrongly; write the schema out in full", at)
+				}
+			}
+			if props, ok := v["properties"].(map[string]any); ok {
+				required, _ := v["required"].([]any)
+				for _, name := range slices.Sorted(maps.Keys(props)) {
+					if _, ok := props[name].(map[string]any)["default"]; ok && !slices.Contains(required, any(name)) {
+						t.Errorf("%s/properties/%s: an optional member with a default, which openapi-typescript's types make required; say the default in its description", at, name)
+					}
 				}
 			}
 			for _, k := range slices.Sorted(maps.Keys(v)) {

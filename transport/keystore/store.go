@@ -80,7 +80,6 @@ var ErrUnknownKEK = errors.New("the key bucket holds keys wrapped by a key-encry
 // Store seals and opens the email addresses of events, and erases them.
 // It is safe for concurrent use.
 type Store struct {
-	js       jetstream.JetStream
 	kv       jetstream.KeyValue
 	stream   jetstream.Stream
 	current  *KEK
@@ -123,7 +122,7 @@ func Open(ctx context.Context, js jetstream.JetStream, current *KEK, previous []
 		return nil, fmt.Errorf("key bucket %s: %w", StreamName, err)
 	}
 	lru, _ := simplelru.NewLRU[string, *dataKey](CacheSize, nil)
-	s := &Store{js: js, kv: kv, stream: stream, current: current, keks: map[string]*KEK{current.ID(): current},
+	s := &Store{kv: kv, stream: stream, current: current, keks: map[string]*KEK{current.ID(): current},
 		orgKeys: map[string][]byte{}, dataKeys: lru}
 	for _, k := range previous {
 		s.keks[k.ID()] = k
