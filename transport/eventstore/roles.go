@@ -82,6 +82,7 @@ func ServicePermissions() *server.Permissions {
 			jsAPI + "STREAM.UPDATE." + ProbeStream,
 			directGet, directGet + ".>",
 		},
+		webhookPermissions(),
 		consumerCreate("*"),
 		[]string{
 			consumerAPI("INFO", "*"),
@@ -134,7 +135,7 @@ func SubscriberPermissions(consumers []string) *server.Permissions {
 // one an auditor made would hold no one's position.
 func AuditorPermissions(subscriberConsumers []string) *server.Permissions {
 	var deny []string
-	for _, c := range slices.Concat([]string{ServiceDurable}, subscriberConsumers) {
+	for _, c := range slices.Concat([]string{ServiceDurable, WebhookDurable}, subscriberConsumers) {
 		deny = slices.Concat(deny, consumerCreate(c), []string{consumerAPI("MSG.NEXT", c), consumerAPI("DELETE", c)})
 	}
 	allow := slices.Concat([]string{streamInfo, directGet, directGet + ".>"}, consumerCreate("*"),
