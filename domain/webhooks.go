@@ -178,11 +178,13 @@ func (w *Webhook) Apply(e Event) {
 const (
 	CodeWebhookNotFound  Code = "organization.webhook_not_found"
 	CodeDeliveryNotFound Code = "organization.webhook_delivery_not_found"
+	CodeWebhookDisabled  Code = "organization.webhook_disabled"
 )
 
 var (
 	ErrWebhookNotFound  = &Error{Code: CodeWebhookNotFound, Message: "Webhook endpoint not found."}
 	ErrDeliveryNotFound = &Error{Code: CodeDeliveryNotFound, Message: "No such delivery of this webhook endpoint among its recent ones."}
+	ErrWebhookDisabled  = &Error{Code: CodeWebhookDisabled, Message: "The webhook endpoint is disabled: enable it (PATCH enabled) first."}
 )
 
 // ValidWebhookID reports whether id can name a webhook: a canonical UUID,
