@@ -39,7 +39,7 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 	for range 5 {
 		seqs = append(seqs, r.append(cancelled("acme")))
 	}
-	r.append(cancelled("globex"))                                                                     // another organization's
+	r.append(cancelled("globex"))                                                                  // another organization's
 	r.append(domain.OrganizationRenamed{OrganizationID: "acme", Name: "Acme Inc", Actor: "admin"}) // not subscribed
 	want := r.eventIDs(seqs...)
 	eventually(t, 10*time.Second, "every event applied once", func() bool {
