@@ -332,12 +332,18 @@ cmd_up() {
 		(umask 077 && openssl genpkey -algorithm ed25519 -out "$DIR/signing.key") || die "openssl genpkey failed"
 	fi
 	export INVITESVC_SIGNING_KEY=$DIR/signing.key
+	# And keep the keys of personal data under one key-encryption key: a replica with
+	# another would be refused at start (README "Personal data and erasure").
+	if [[ ! -s $DIR/key-encryption-key ]]; then
+		(umask 077 && openssl rand -hex 32 >"$DIR/key-encryption-key") || die "openssl rand failed"
+	fi
+	export INVITESVC_KEY_ENCRYPTION_KEY_FILE=$DIR/key-encryption-key
 	# One replica after the other: the first creates the stream, the second finds it. Two
 	# creating it at once can leave a request unanswered by the cluster (seen with
 	# nats-server 2.15), and the service would wait for that answer (see start_replica).
 	start_replica a "$http_a" "$nats_url" "$redis_url"
 	start_replica b "$http_b" "$nats_url" "$redis_url"
-	unset INVITESVC_JWT_SECRET INVITESVC_SIGNING_KEY
+	unset INVITESVC_JWT_SECRET INVITESVC_SIGNING_KEY INVITESVC_KEY_ENCRYPTION_KEY_FILE
 
 	local monitors=""
 	for i in 0 1 2; do monitors+="${monitors:+,}http://127.0.0.1:${monitor[i]}"; done

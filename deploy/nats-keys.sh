@@ -9,12 +9,15 @@
 #   DIR/signing.key                                 the Ed25519 key every invitesvc replica
 #                                                   signs events with (--signing-key); they
 #                                                   must share it to verify each other's
+#   DIR/key-encryption-key                          the key every replica wraps the keys of
+#                                                   personal data with
+#                                                   (--key-encryption-key-file); back it up
 #
 # Existing seeds are kept; nats.env is written from them. Needs go (it runs nk from the
 # nkeys module this repository requires) or nk on the PATH.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -eq 1 ]] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 DIR=$1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 run_nk() {
@@ -44,4 +47,8 @@ if [[ ! -s $DIR/signing.key ]]; then
 	openssl genpkey -algorithm ed25519 -out "$DIR/signing.key.tmp"
 	mv "$DIR/signing.key.tmp" "$DIR/signing.key"
 fi
-echo "nats-keys: seeds, $DIR/nats.env and $DIR/signing.key written" >&2
+if [[ ! -s $DIR/key-encryption-key ]]; then
+	openssl rand -hex 32 >"$DIR/key-encryption-key.tmp"
+	mv "$DIR/key-encryption-key.tmp" "$DIR/key-encryption-key"
+fi
+echo "nats-keys: seeds, $DIR/nats.env, $DIR/signing.key and $DIR/key-encryption-key written" >&2

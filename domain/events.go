@@ -265,6 +265,37 @@ func KindOfType(eventType string) (StreamKind, bool) {
 	return s.kind, ok
 }
 
+// Markers an address is shown as where it cannot be: its data key was
+// erased, or the reader has no key to open it.
+const (
+	ErasedMark = "[erased]"
+	SealedMark = "[sealed]"
+)
+
+// Shown is p as audit views print it (the API's event feeds, invitectl):
+// its address opened, or a marker, and neither its sealed form nor its
+// keyed identifier.
+func Shown(p Payload) Payload {
+	mark := func(email string, sealed *Sealed, erased bool) string {
+		switch {
+		case erased:
+			return ErasedMark
+		case email == "" && sealed != nil:
+			return SealedMark
+		}
+		return email
+	}
+	switch d := p.(type) {
+	case InvitationCreated:
+		d.Email, d.EmailHMAC, d.EmailSealed = mark(d.Email, d.EmailSealed, d.EmailErased), "", nil
+		return d
+	case MembershipAdded:
+		d.Email, d.EmailHMAC, d.EmailSealed = mark(d.Email, d.EmailSealed, d.EmailErased), "", nil
+		return d
+	}
+	return p
+}
+
 // clearForm is a payload whose revision 1 held an email address in clear
 // (or its plain SHA-256).
 type clearForm interface{ inClear() bool }

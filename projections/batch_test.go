@@ -102,7 +102,7 @@ func readModels(t *testing.T, s projections.Store) map[string]any {
 func TestProjectRacingReplicas(t *testing.T) {
 	events := history(t)
 	want := projections.NewMemoryStore()
-	one := projections.NewProjector(want, projections.AddressesInClear{}, quiet())
+	one := projections.NewProjector(want, projections.KeepSealed{}, quiet())
 	for _, e := range events {
 		if _, err := one.Project(t.Context(), []domain.Delivered{e}); err != nil {
 			t.Fatal(err)
@@ -124,7 +124,7 @@ func TestProjectRacingReplicas(t *testing.T) {
 			var refused sync.Map
 			for r := range 4 {
 				wg.Go(func() {
-					p := projections.NewProjector(store, projections.AddressesInClear{}, quiet())
+					p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
 					rng := rand.New(rand.NewPCG(uint64(r), 7))
 					for next, tries := 0, 0; next < len(events); tries++ {
 						end := min(next+1+rng.IntN(40), len(events))

@@ -9,8 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/projections"
+	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // The projection's hot paths on the memory store: applying an event
@@ -55,7 +60,7 @@ func BenchmarkProjectCreated(b *testing.B) {
 		events[i] = benchEvent(b, i)
 	}
 	store := projections.NewMemoryStore()
-	p := projections.NewProjector(store, projections.AddressesInClear{}, quiet())
+	p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i, data := range events {
@@ -140,4 +145,73 @@ func BenchmarkQueriesInvitationsPage(b *testing.B) {
 			b.Fatal(len(page.Items), err)
 		}
 	}
+}
+
+// BenchmarkRebuildSealed is a rebuild's projection of sealed events
+// (invitation.created and membership.added of 1,000 addresses, in batches
+// of 100, into memory) with the addresses opened through the key bucket:
+// "cold" with an empty key cache, as a rebuild starts (one read of the
+// bucket per address), "warm" with every key cached; "kept sealed" opens
+// nothing, the cost of the projection alone.
+func BenchmarkRebuildSealed(b *testing.B) {
+	nc := testkit.StartNATS(b, false).Connect(b, eventstore.RoleService)
+	kek, err := keystore.LoadKEK(testkit.KEKFile(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := testkit.KeyStoreWith(b, nc, kek)
+	ctx := context.Background()
+	const addresses = 1000
+	var events []domain.Delivered
+	add := func(p domain.Payload) {
+		sealed, err := keys.Seal(ctx, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := domain.NewEvent(fmt.Sprint("e-", len(events)), benchNow, sealed)
+		data, err := domain.MarshalCloudEvent(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		events = append(events, domain.DecodeDelivered(uint64(len(events)+1), "", data))
+	}
+	for i := range addresses {
+		email, id := fmt.Sprintf("person.%d@example.com", i), fmt.Sprintf("0193a1f4-7c2e-7d3a-8b1e-%012x", i)
+		h, err := keys.EmailHMAC(ctx, "acme", email)
+		if err != nil {
+			b.Fatal(err)
+		}
+		add(domain.InvitationCreated{OrganizationID: "acme", InvitationID: id, Email: email, EmailHMAC: h, EmailSealed: &domain.Sealed{Generation: 1},
+			Role: domain.RoleMember, TokenSHA256: domain.SHA256(id), ExpiresAt: benchNow.Add(time.Hour), Actor: "admin"})
+		add(domain.MembershipAdded{OrganizationID: "acme", UserID: "user-" + id, Email: email, EmailHMAC: h, EmailSealed: &domain.Sealed{Generation: 1},
+			Role: domain.RoleMember, InvitationID: id, Actor: "user-" + id})
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rebuild := func(b *testing.B, personal func() projections.PersonalData) {
+		for b.Loop() {
+			b.StopTimer()
+			p := projections.NewProjector(projections.NewMemoryStore(), personal(), quiet())
+			b.StartTimer()
+			for i := 0; i < len(events); i += 100 {
+				if _, err := p.Project(ctx, events[i:min(i+100, len(events))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "events/s")
+	}
+	b.Run("cold", func(b *testing.B) {
+		rebuild(b, func() projections.PersonalData {
+			s, err := keystore.Open(ctx, js, kek, nil, keystore.ReadOnly())
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
+	})
+	b.Run("warm", func(b *testing.B) { rebuild(b, func() projections.PersonalData { return keys }) })
+	b.Run("kept-sealed", func(b *testing.B) { rebuild(b, func() projections.PersonalData { return projections.KeepSealed{} }) })
 }

@@ -33,14 +33,16 @@ type PersonalData interface {
 	Forget(organizationID, emailHMAC string, generation int)
 }
 
-// AddressesInClear is the PersonalData of events whose addresses are in
-// clear (revision 1's form), as invitebench writes them: nothing to open.
-type AddressesInClear struct{}
+// KeepSealed opens no address: an event in clear (revision 1's form)
+// projects as it is, a sealed address stays sealed and the read models
+// get none of it. It is for what projects without the key-encryption key
+// to measure (invitebench), and for tests of events in clear.
+type KeepSealed struct{}
 
-func (AddressesInClear) Open(_ context.Context, p domain.Payload) (domain.Payload, error) {
+func (KeepSealed) Open(_ context.Context, p domain.Payload) (domain.Payload, error) {
 	return p, nil
 }
-func (AddressesInClear) Forget(string, string, int) {}
+func (KeepSealed) Forget(string, string, int) {}
 
 // NewProjector returns a projector writing to store what it opens with personal.
 func NewProjector(store Store, personal PersonalData, logger *slog.Logger) *Projector {

@@ -62,7 +62,7 @@ type stored struct {
 // for it, with the benchmark's timer started after making them.
 func projectorAndEvents(b *testing.B) (*projections.Projector, []stored) {
 	rdb, prefix := benchRedis(b)
-	p := projections.NewProjector(redisstore.New(rdb, prefix), projections.AddressesInClear{}, quietLogger())
+	p := projections.NewProjector(redisstore.New(rdb, prefix), projections.KeepSealed{}, quietLogger())
 	events := createdEvents(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

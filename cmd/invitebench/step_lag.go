@@ -57,7 +57,7 @@ func (b *bench) stepLag(ctx context.Context) error {
 		store = redisstore.New(b.rdb, b.prefix+"lag:")
 		durable = "invitebench-lag" // a shared Redis store gets a durable consumer in the service
 	}
-	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Durable: durable, Keyring: sc.keys.Keyring, Logger: quietLogger()})
+	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Personal: projections.KeepSealed{}, Durable: durable, Keyring: sc.keys.Keyring, Logger: quietLogger()})
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func writeHeapProfile(path string) error {
 // projectInvitations projects n pending invitations (invitation.created
 // events, in organizations of 500) into store through a projector.
 func projectInvitations(ctx context.Context, store projections.Store, n int) error {
-	p := projections.NewProjector(store, projections.AddressesInClear{}, quietLogger())
+	p := projections.NewProjector(store, projections.KeepSealed{}, quietLogger())
 	now := time.Now()
 	for i := range n {
 		org := fmt.Sprintf("org-%d", i/500)

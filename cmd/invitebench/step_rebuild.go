@@ -62,7 +62,7 @@ func (b *bench) stepRebuild(ctx context.Context) error {
 	pipelinedPrefix := b.prefix + "rebuild-pipelined:"
 	target := redisstore.New(b.rdb, pipelinedPrefix)
 	loader := redisstore.NewLoader(target, 1000)
-	p := projections.NewProjector(loader, projections.AddressesInClear{}, quietLogger())
+	p := projections.NewProjector(loader, projections.KeepSealed{}, quietLogger())
 	scripts0, _ := redisScriptMicros(ctx, b.rdb)
 	rate, err := replay(ctx, sc.js, n, projectEach(ctx, p), func() error { return loader.Flush(ctx) })
 	if err != nil {
@@ -247,7 +247,7 @@ func replay(ctx context.Context, js jetstream.JetStream, n int, fn func(domain.D
 // replayInto replays n events through a projector into store and checks
 // that the store's checkpoint reached n.
 func replayInto(ctx context.Context, js jetstream.JetStream, n int, store projections.Store) (float64, error) {
-	p := projections.NewProjector(store, projections.AddressesInClear{}, quietLogger())
+	p := projections.NewProjector(store, projections.KeepSealed{}, quietLogger())
 	rate, err := replay(ctx, js, n, projectEach(ctx, p), nil)
 	if err != nil {
 		return 0, err
@@ -270,7 +270,7 @@ func projectEach(ctx context.Context, p *projections.Projector) func(domain.Deli
 // on an empty store until it holds the first m events, and returns the rate.
 func catchUp(ctx context.Context, sc *scratchJetStream, store projections.Store, durable string, m uint64) (float64, error) {
 	start := time.Now()
-	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Durable: durable, Keyring: sc.keys.Keyring, Logger: quietLogger()})
+	pipeline, err := service.StartProjections(service.ProjectionConfig{JetStream: sc.js, Store: store, Personal: projections.KeepSealed{}, Durable: durable, Keyring: sc.keys.Keyring, Logger: quietLogger()})
 	if err != nil {
 		return 0, err
 	}

@@ -69,11 +69,10 @@ func subjectFilters(org, invitation, eventType string) ([]string, error) {
 	var kind domain.StreamKind
 	if eventType != "" {
 		// The domain's registry of event types tells the type's aggregate kind.
-		p, err := domain.DecodePayload(eventType, 1, []byte("{}"))
-		if err != nil {
+		var ok bool
+		if kind, ok = domain.KindOfType(eventType); !ok {
 			return nil, fmt.Errorf("unknown event type %q", eventType)
 		}
-		kind = domain.StreamOf(p).Kind
 	}
 	if org == "" {
 		if invitation != "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // fixture is a JetStream server on a TCP port, as invitectl meets one, with
@@ -32,6 +33,10 @@ type fixture struct {
 	keys    eventstore.Keys
 	// signingKey and pubKey are the files of the writer's key pair.
 	signingKey, pubKey string
+	// kekFile is the key-encryption key of the key bucket, personal the
+	// service's key store over it.
+	kekFile  string
+	personal *keystore.Store
 	last               map[domain.StreamID]domain.Position
 	written            []domain.Event // by sequence - 1
 }
@@ -47,11 +52,19 @@ func newFixture(t testing.TB, opts ...func(*jetstream.StreamConfig)) *fixture {
 	f := &fixture{url: n.URL, service: eventstore.Credentials{NKeyFile: n.Seed(eventstore.RoleService)}, auditor: auditor,
 		last: map[domain.StreamID]domain.Position{}}
 	f.openStore(t, n.Connect(t, eventstore.RoleService))
+	// invitectl takes the key-encryption key from the environment too.
+	f.kekFile = testkit.KEKFile(t)
+	t.Setenv("INVITECTL_KEY_ENCRYPTION_KEY_FILE", f.kekFile)
+	kek, err := keystore.LoadKEK(f.kekFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.personal = testkit.KeyStoreWith(t, n.Connect(t, eventstore.RoleService), kek)
 	cfg := eventstore.StreamConfig(1)
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if _, err := f.store.JetStream().CreateStream(t.Context(), cfg); err != nil {
+	if _, err = f.store.JetStream().CreateStream(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := jetstream.New(n.Connect(t, testkit.Admin))

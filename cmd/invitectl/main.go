@@ -30,10 +30,13 @@ Commands:
             with --redis-url, that the read models in Redis equal a replay; exit 1 on a problem
   rebuild   rebuild the read models in Redis from the stream beside the live ones, then
             switch queries over at once
+  erase     --email ADDRESS: erase an address from every organization, through the
+            service's API (--url, --token with org.admin everywhere)
 
 Every command but token reads the stream INVITATIONS from --nats-url (default
 $INVITESVC_NATS_URL) with ephemeral consumers and writes nothing to NATS; only rebuild
-writes, to Redis. events, history, state and stats print JSON (one object a line) when
+writes, to Redis, and erase asks the service to. With --key-encryption-key-file (the
+service's) they show email addresses, else [sealed]; erased ones show as [erased]. events, history, state and stats print JSON (one object a line) when
 stdout is not a terminal or with --json, an aligned table otherwise; verify prints one
 problem a line. See docs/invitectl.md.
 
@@ -48,6 +51,7 @@ var streamCommands = map[string]func(ctx context.Context, args []string, stdout,
 	"stats":   statsCommand,
 	"verify":  verifyCommand,
 	"rebuild": rebuildCommand,
+	"erase":   eraseCommand,
 }
 
 func run(args []string, stdout, stderr io.Writer) error {

@@ -63,7 +63,7 @@ func (rs *readStore) project(t testing.TB, f *fixture) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	projector := projections.NewProjector(rs.store, slog.New(slog.DiscardHandler))
+	projector := projections.NewProjector(rs.store, projections.KeepSealed{}, slog.New(slog.DiscardHandler))
 	return r.readRaw(t.Context(), query{fromSeq: cp + 1}, func(m message) error {
 		_, err := projector.Project(t.Context(), []domain.Delivered{domain.DecodeDelivered(m.seq, m.subject, m.data)})
 		return err

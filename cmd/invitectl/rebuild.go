@@ -29,6 +29,10 @@ func rebuildCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer r.close()
+	personal, err := r.opener()
+	if err != nil {
+		return err
+	}
 	client, err := rf.open(ctx)
 	if err != nil {
 		return err
@@ -42,7 +46,7 @@ func rebuildCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stderr, "rebuild: building generation %d while generation %d serves\n", rb.Generation, rb.From)
 
 	start := time.Now()
-	events, buildErr := build(rb.Context(), r, rb, *batch, stderr)
+	events, buildErr := build(rb.Context(), r, personal, rb, *batch, stderr)
 	took := time.Since(start)
 	// After the switch this drops the old generation; after a failure or an
 	// interruption, the new one, even once ctx is done.
@@ -67,9 +71,9 @@ func rebuildCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 // build replays the stream into the rebuild's generation with the service's
 // projector, then tails the stream until the generation has every event the
 // live one has, and switches. It returns the number of events projected.
-func build(ctx context.Context, r *reader, rb *redisstore.Rebuild, batch int, stderr io.Writer) (uint64, error) {
+func build(ctx context.Context, r *reader, personal projections.PersonalData, rb *redisstore.Rebuild, batch int, stderr io.Writer) (uint64, error) {
 	loader := redisstore.NewLoader(rb.Store(), batch)
-	projector := projections.NewProjector(loader, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	projector := projections.NewProjector(loader, personal, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	last := r.stream.CachedInfo().State.LastSeq
 	bar := newProgress(stderr, "rebuild", last)
 	project := func(from, to uint64) error {

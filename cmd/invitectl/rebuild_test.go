@@ -23,7 +23,7 @@ import (
 // startService runs the service on the fixture's stream and the read store.
 func startService(t *testing.T, f *fixture, rs *readStore) *service.Service {
 	t.Helper()
-	svc, err := service.Start(t.Context(), service.Config{NATSURL: f.url, NATSNKeyFile: f.service.NKeyFile, DataDir: t.TempDir(), SigningKey: f.signingKey, RedisURL: rs.url,
+	svc, err := service.Start(t.Context(), service.Config{NATSURL: f.url, NATSNKeyFile: f.service.NKeyFile, DataDir: t.TempDir(), SigningKey: f.signingKey, KEKFile: f.kekFile, RedisURL: rs.url,
 		RedisPrefix: rs.prefix, JWTSecret: "0123456789abcdef0123456789abcdef-invitectl", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,9 @@ import (
 
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/signing"
+	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // common holds the flags every stream command takes.
@@ -22,6 +24,10 @@ type common struct {
 	natsURL string
 	creds   eventstore.Credentials
 	json    bool
+	// kekFile and previousKEKFiles open the addresses of events: without
+	// them a sealed address shows as [sealed].
+	kekFile          string
+	previousKEKFiles []string
 }
 
 // newFlags makes the flag set of a stream command that prints records, with
@@ -44,6 +50,12 @@ func newNATSFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 	fs.StringVar(&c.natsURL, "nats-url", os.Getenv("INVITESVC_NATS_URL"), "NATS server holding the stream (default $INVITESVC_NATS_URL)")
 	fs.StringVar(&c.creds.NKeyFile, "nats-nkey", os.Getenv("INVITECTL_NATS_NKEY"), "nkey seed file of an auditor user, e.g. <data-dir>/nats/auditor.nk (default $INVITECTL_NATS_NKEY)")
 	fs.StringVar(&c.creds.CredsFile, "nats-creds", os.Getenv("INVITECTL_NATS_CREDS"), "JWT creds file of an auditor user, instead of --nats-nkey (default $INVITECTL_NATS_CREDS)")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", os.Getenv("INVITECTL_KEY_ENCRYPTION_KEY_FILE"),
+		"the service's key-encryption key, to open the email addresses of events, e.g. <data-dir>/key-encryption-key (default $INVITECTL_KEY_ENCRYPTION_KEY_FILE); without it they show as [sealed]")
+	fs.Func("previous-key-encryption-key-file", "a key-encryption key rotated out that may still wrap keys (repeatable)", func(v string) error {
+		c.previousKEKFiles = append(c.previousKEKFiles, v)
+		return nil
+	})
 	return fs, c
 }
 
@@ -95,6 +107,9 @@ func checkIDs(org, invitation string) error {
 type reader struct {
 	nc     *nats.Conn
 	stream jetstream.Stream // its cached info is the stream as the command started
+	// personal opens the addresses of events, read-only; nil without a
+	// key-encryption key.
+	personal *keystore.Store
 }
 
 func (c *common) open(ctx context.Context) (*reader, error) {
@@ -113,11 +128,63 @@ func (c *common) open(ctx context.Context) (*reader, error) {
 	if err == nil {
 		var stream jetstream.Stream
 		if stream, err = js.Stream(ctx, eventstore.StreamName); err == nil {
-			return &reader{nc: nc, stream: stream}, nil
+			r := &reader{nc: nc, stream: stream}
+			if r.personal, err = c.openKeys(ctx, js); err == nil {
+				return r, nil
+			}
+			nc.Close()
+			return nil, err
 		}
 	}
 	nc.Close()
 	return nil, fmt.Errorf("stream %s: %w", eventstore.StreamName, err)
+}
+
+// openKeys opens the key bucket read-only with the KEKs given, if any.
+func (c *common) openKeys(ctx context.Context, js jetstream.JetStream) (*keystore.Store, error) {
+	if c.kekFile == "" {
+		return nil, nil
+	}
+	current, err := keystore.LoadKEK(c.kekFile)
+	if err != nil {
+		return nil, err
+	}
+	var previous []*keystore.KEK
+	for _, path := range c.previousKEKFiles {
+		k, err := keystore.LoadKEK(path)
+		if err != nil {
+			return nil, err
+		}
+		previous = append(previous, k)
+	}
+	s, err := keystore.Open(ctx, js, current, previous, keystore.ReadOnly())
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return s, nil
+}
+
+// errNoKEK is a command that must open addresses and cannot.
+var errNoKEK = errors.New("the email addresses of events are sealed: give the service's key-encryption key with --key-encryption-key-file (or set INVITECTL_KEY_ENCRYPTION_KEY_FILE)")
+
+// opener is what opens addresses for a projector: the key store, which
+// the command must have.
+func (r *reader) opener() (projections.PersonalData, error) {
+	if r.personal == nil {
+		return nil, errNoKEK
+	}
+	return r.personal, nil
+}
+
+// shown is p as the commands print it: its address opened, or a marker.
+func (r *reader) shown(ctx context.Context, p domain.Payload) (domain.Payload, error) {
+	if r.personal != nil {
+		var err error
+		if p, err = r.personal.Open(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return domain.Shown(p), nil
 }
 
 func (r *reader) close() { r.nc.Close() }
@@ -144,6 +211,9 @@ func (r *reader) read(ctx context.Context, q query, fn func(event) error) error 
 	return r.readRaw(ctx, q, func(m message) error {
 		e, err := domain.UnmarshalCloudEvent(m.data)
 		if err != nil {
+			return fmt.Errorf("event %d on %s: %w", m.seq, m.subject, err)
+		}
+		if e.Data, err = r.shown(ctx, e.Data); err != nil {
 			return fmt.Errorf("event %d on %s: %w", m.seq, m.subject, err)
 		}
 		return fn(event{Recorded: domain.Recorded{Event: e, Sequence: m.seq, Subject: m.subject}, CaughtUp: m.caughtUp})

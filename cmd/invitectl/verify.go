@@ -41,12 +41,16 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	out := &problems{w: stdout}
 	var sc *storeCheck
 	if rf.url != "" {
+		personal, err := r.opener()
+		if err != nil {
+			return fmt.Errorf("comparing the read models with a replay: %w", err)
+		}
 		client, err := rf.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer client.Close()
-		if sc, err = newStoreCheck(ctx, client, rf.prefix, out); err != nil {
+		if sc, err = newStoreCheck(ctx, client, rf.prefix, personal, out); err != nil {
 			return err
 		}
 	}

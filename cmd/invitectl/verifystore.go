@@ -32,7 +32,7 @@ type storeCheck struct {
 	compared int
 }
 
-func newStoreCheck(ctx context.Context, client *redis.Client, prefix string, out *problems) (*storeCheck, error) {
+func newStoreCheck(ctx context.Context, client *redis.Client, prefix string, personal projections.PersonalData, out *problems) (*storeCheck, error) {
 	gen, err := redisstore.New(client, prefix).Generation(ctx)
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func newStoreCheck(ctx context.Context, client *redis.Client, prefix string, out
 	}
 	mem := projections.NewMemoryStore()
 	return &storeCheck{redis: s, gen: gen, report: out.add, target: cp, ids: newUniverse(),
-		replay: &replay{mem: mem, projector: projections.NewProjector(mem, slog.New(slog.DiscardHandler))}}, nil
+		replay: &replay{mem: mem, projector: projections.NewProjector(mem, personal, slog.New(slog.DiscardHandler))}}, nil
 }
 
 // feed takes the ids of every event, and the events up to the target to

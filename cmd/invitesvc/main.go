@@ -77,6 +77,11 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 		s.VerifyKeys = append(s.VerifyKeys, splitList(v)...)
 		return nil
 	})
+	fs.StringVar(&s.KEKFile, "key-encryption-key-file", "", "file of the key-encryption key (32 random bytes, hex or base64: openssl rand -hex 32) that wraps the keys of personal data; empty keeps one in <data-dir>/key-encryption-key")
+	fs.Func("previous-key-encryption-key-file", "comma-separated files of key-encryption keys rotated out: keys they still wrap are read, and rewrapped with --key-encryption-key-file's at start", func(v string) error {
+		s.PreviousKEKFiles = append(s.PreviousKEKFiles, splitList(v)...)
+		return nil
+	})
 	fs.Func("accept-unverified", "comma-separated stream sequences of events that do not verify which the projection steps over (an operator's decision; they are not applied)", func(v string) error {
 		for _, seq := range splitList(v) {
 			n, err := strconv.ParseUint(seq, 10, 64)

@@ -37,7 +37,12 @@ func TestConcurrentResendsAreNotAnOutage(t *testing.T) {
 		ns := startNATS(t, t.TempDir(), -1)
 		redisURL := testkit.Redis(t)
 		key := testkit.KeyFile(t)
-		shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "contention:"; c.SigningKey = key }
+		kek := testkit.KEKFile(t) // and one key-encryption key
+		shared := func(c *service.Config) {
+			c.NATSURL = ns.ClientURL()
+			c.RedisPrefix = "contention:"
+			c.SigningKey, c.KEKFile = key, kek
+		}
 		replicas := []*stack{startStack(t, redisURL, shared), startStack(t, redisURL, shared)}
 		replicas[0].register("acme")
 		for _, n := range []int{16, 64} {

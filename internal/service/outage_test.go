@@ -166,7 +166,12 @@ func TestRedisFlushedDuringLoad(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), -1)
 	url := testkit.Redis(t)
 	key := testkit.KeyFile(t) // the fresh replay below verifies with the same key
-	s := startStack(t, url, func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "flush:"; c.SigningKey = key })
+	kek := testkit.KEKFile(t) // and one key-encryption key
+	s := startStack(t, url, func(c *service.Config) {
+		c.NATSURL = ns.ClientURL()
+		c.RedisPrefix = "flush:"
+		c.SigningKey, c.KEKFile = key, kek
+	})
 	s.register("acme")
 
 	var mu sync.Mutex
@@ -230,7 +235,7 @@ func TestRedisFlushedDuringLoad(t *testing.T) {
 	}
 
 	// Rebuilt, the Redis read models equal a fresh replay into memory.
-	fresh := startStack(t, "", func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.SigningKey = key })
+	fresh := startStack(t, "", func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.SigningKey, c.KEKFile = key, kek })
 	eventually(t, 15*time.Second, "every acknowledged token answers", func() bool {
 		for _, tok := range tokens {
 			if s.doQuiet("GET", api+"/invitations/"+tok, "", nil).status != http.StatusOK {

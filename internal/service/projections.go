@@ -20,6 +20,8 @@ import (
 type ProjectionConfig struct {
 	JetStream jetstream.JetStream
 	Store     projections.Store
+	// Personal opens the addresses of the events.
+	Personal projections.PersonalData
 	// Durable names the consumer that replicas sharing Store share; empty
 	// makes one for this process alone (a store of its own, in memory).
 	Durable string
@@ -62,7 +64,7 @@ func StartProjections(cfg ProjectionConfig) (*Projections, error) {
 	if cfg.Keyring == nil {
 		return nil, errors.New("projections: a keyring is required")
 	}
-	projector := projections.NewProjector(cfg.Store, cfg.Logger)
+	projector := projections.NewProjector(cfg.Store, cfg.Personal, cfg.Logger)
 	waiter := projections.NewWaiter(cfg.Store, cfg.Logger)
 	p := &Projections{Waiter: waiter}
 	p.closing, p.close = context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/internal/testkit"
+	"github.com/invitesvc/invitesvc/projections"
 	"github.com/invitesvc/invitesvc/projections/redisstore"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 )
@@ -47,7 +48,7 @@ func TestReadStoreEmptiedAfterRestartIsRebuilt(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	prefix := fmt.Sprintf("emptied-%d:", time.Now().UnixNano())
 	store := redisstore.New(rdb, prefix)
-	cfg := service.ProjectionConfig{JetStream: es.JetStream(), Store: store, Durable: "emptied-test", Keyring: signed.Keyring,
+	cfg := service.ProjectionConfig{JetStream: es.JetStream(), Store: store, Personal: projections.KeepSealed{}, Durable: "emptied-test", Keyring: signed.Keyring,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	checkpointReaches := func(what string) {
 		t.Helper()

@@ -18,7 +18,12 @@ func TestReplicas(t *testing.T) {
 	redisURL := testkit.Redis(t)
 	// One signing key for both, as replicas must share (or list each other's public keys).
 	key := testkit.KeyFile(t)
-	shared := func(c *service.Config) { c.NATSURL = ns.ClientURL(); c.RedisPrefix = "replicas:"; c.SigningKey = key }
+	kek := testkit.KEKFile(t) // and one key-encryption key
+	shared := func(c *service.Config) {
+		c.NATSURL = ns.ClientURL()
+		c.RedisPrefix = "replicas:"
+		c.SigningKey, c.KEKFile = key, kek
+	}
 	a := startStack(t, redisURL, shared)
 	b := startStack(t, redisURL, shared)
 	a.register("acme")

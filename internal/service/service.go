@@ -24,6 +24,7 @@ import (
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/httpapi"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // Config is every setting of the service.
@@ -66,6 +67,13 @@ type Config struct {
 	// VerifyKeys are PEM files of the public keys events are verified
 	// against besides the signing key's own: those signed with before.
 	VerifyKeys []string
+	// KEKFile is the key-encryption key that wraps the keys of personal
+	// data (32 random bytes, hex or base64); empty keeps one in
+	// DataDir/key-encryption-key (dev mode). PreviousKEKFiles are KEKs
+	// rotated out: the keys they still wrap are read, and rewrapped with
+	// KEKFile's at start. See README "Personal data and erasure".
+	KEKFile          string
+	PreviousKEKFiles []string
 	// AcceptUnverified are the sequences of events that do not verify which
 	// an operator decided the projection steps over (not applied).
 	AcceptUnverified []uint64
@@ -132,6 +140,7 @@ type Service struct {
 	nc          *nats.Conn
 	rdb         *redis.Client
 	events      *eventstore.Store
+	personal    *keystore.Store
 	batches     batchMetrics
 	store       projections.Store
 	projections *Projections
@@ -168,6 +177,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.openKeys(ctx); err != nil {
+		return nil, err
+	}
 	s.probe = startWriteProbe(s.ctx, &s.background, s.events.JetStream(), cfg.Replicas, cfg.Logger)
 	if err := s.openReadStore(ctx); err != nil {
 		return nil, err
@@ -197,12 +209,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		waiter = s.projections.Waiter
 	}
 	registry, observer := s.registerMetrics()
-	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer)
+	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, s.personal, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
-		Events:         s.events.History(),
+		Events:         openedHistory{History: s.events.History(), personal: s.personal},
 		Verifier:       verifier,
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
@@ -263,7 +275,7 @@ func (s *Service) startProjections() (err error) {
 	if s.rdb != nil {
 		durable = durableName
 	}
-	s.projections, err = StartProjections(ProjectionConfig{JetStream: s.events.JetStream(), Store: s.store, Durable: durable,
+	s.projections, err = StartProjections(ProjectionConfig{JetStream: s.events.JetStream(), Store: s.store, Personal: s.personal, Durable: durable,
 		Keyring: s.keys.Keyring, AcceptUnverified: s.cfg.AcceptUnverified, Logger: s.cfg.Logger})
 	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/eventstore/eventstoretest"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // replicas is one JetStream server with the stream, on which each call of
@@ -26,12 +27,17 @@ type replicas struct {
 	t    *testing.T
 	nats *testkit.NATS
 	keys eventstore.Keys
+	kek  *keystore.KEK // the replicas' key-encryption key
 	spy  *directGetSpy
 }
 
 func newReplicas(t *testing.T) *replicas {
 	skipUnderShort(t)
-	r := &replicas{t: t, nats: testkit.StartNATS(t, false), keys: testkit.Keys(t)}
+	kek, err := keystore.LoadKEK(testkit.KEKFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replicas{t: t, nats: testkit.StartNATS(t, false), keys: testkit.Keys(t), kek: kek}
 	if err := eventstore.EnsureStream(t.Context(), r.store(eventstore.WithCache(0)).JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // Two replicas of the service, each its own store and cache, write the
@@ -21,12 +23,14 @@ import (
 // replica is the commands of one service replica on its own cached store.
 type replica struct {
 	store *eventstore.Store
+	keys  *keystore.Store
 	*commands.Handlers
 }
 
 func (r *replicas) replica() replica {
 	s := r.store()
-	return replica{s, commands.New(s, noReads{}, time.Now, noObserver{})}
+	keys := testkit.KeyStoreWith(r.t, r.nats.Connect(r.t, eventstore.RoleService), r.kek)
+	return replica{s, keys, commands.New(s, keys, noReads{}, time.Now, noObserver{})}
 }
 
 // noReads is a read side that is always caught up: these tests read the
@@ -145,7 +149,11 @@ func TestReplicasRaceFromStaleCaches(t *testing.T) {
 		}
 	})
 	t.Run("20 creates of one email", func(t *testing.T) {
-		slot := domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: "acme", Key: domain.SHA256("two@example.com")}
+		keyed, err := a.keys.EmailHMAC(t.Context(), "acme", "two@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slot := domain.StreamID{Kind: domain.KindEmailSlot, OrganizationID: "acme", Key: keyed}
 		warm(slot)
 		errs := race(20, func(rp replica, _ int) error {
 			_, err := rp.create(t.Context(), "acme", "two@example.com")

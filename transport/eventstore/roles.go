@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // Role is a kind of NATS user of the stream. Each role has exactly the
@@ -40,6 +42,11 @@ const ServiceInboxPrefix = "_INBOX_invitesvc"
 // clientInboxes are the replies of the other roles: nats.go's and the nats
 // CLI's default inbox prefix.
 const clientInboxes = "_INBOX.>"
+
+const (
+	keyStreamInfo = jsAPI + "STREAM.INFO." + keystore.StreamName
+	keyMsgGet     = jsAPI + "STREAM.MSG.GET." + keystore.StreamName
+)
 
 const (
 	jsAPI      = "$JS.API."
@@ -81,6 +88,14 @@ func ServicePermissions() *server.Permissions {
 			jsAPI + "STREAM.CREATE." + ProbeStream,
 			jsAPI + "STREAM.UPDATE." + ProbeStream,
 			directGet, directGet + ".>",
+			// The key bucket (transport/keystore): its entries, its stream,
+			// reads from its leader and the secure erase of a message.
+			keystore.Subjects,
+			jsAPI + "STREAM.CREATE." + keystore.StreamName,
+			jsAPI + "STREAM.UPDATE." + keystore.StreamName,
+			keyStreamInfo,
+			keyMsgGet,
+			jsAPI + "STREAM.MSG.DELETE." + keystore.StreamName,
 		},
 		webhookPermissions(),
 		consumerCreate("*"),
@@ -124,7 +139,10 @@ func SubscriberPermissions(consumers []string) *server.Permissions {
 }
 
 // AuditorPermissions: the stream's info, direct gets, and ordered
-// consumers: create, pull and delete them. Their names are made up by
+// consumers: create, pull and delete them. It may read the key bucket's
+// entries, wrapped: they open nothing without the key-encryption key, which
+// an operator gives invitectl to show, rebuild and compare addresses; it
+// may not write, erase or delete any. Their names are made up by
 // nats.go, hence "*"; the durable consumers of the service and of the
 // subscribers (subscriberConsumers) are denied by name, so that the auditor
 // can neither take their messages, change them (a create with an existing
@@ -138,7 +156,7 @@ func AuditorPermissions(subscriberConsumers []string) *server.Permissions {
 	for _, c := range slices.Concat([]string{ServiceDurable, WebhookDurable}, subscriberConsumers) {
 		deny = slices.Concat(deny, consumerCreate(c), []string{consumerAPI("MSG.NEXT", c), consumerAPI("DELETE", c)})
 	}
-	allow := slices.Concat([]string{streamInfo, directGet, directGet + ".>"}, consumerCreate("*"),
+	allow := slices.Concat([]string{streamInfo, directGet, directGet + ".>", keyStreamInfo, keyMsgGet}, consumerCreate("*"),
 		[]string{consumerAPI("MSG.NEXT", "*"), consumerAPI("DELETE", "*")})
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow, Deny: deny},

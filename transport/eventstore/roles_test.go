@@ -13,6 +13,7 @@ import (
 	"github.com/invitesvc/invitesvc/domain"
 	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // client is a connection as one role, with the permission violations the
@@ -362,4 +363,52 @@ func TestAuditorOnlyReads(t *testing.T) {
 	if n, _ := f.state(t); n != 1 {
 		t.Errorf("the stream holds %d messages, want 1", n)
 	}
+}
+
+// The key bucket: the service makes it and reads, writes and erases its
+// entries; the auditor may read the entries (wrapped, they open nothing
+// without the key-encryption key) but neither write nor erase one; a
+// subscriber may not even read them.
+func TestKeyBucketRoles(t *testing.T) {
+	f := newRolesFixture(t)
+	keys := testkit.KeyStore(t, f.nats.Connect(t, eventstore.RoleService))
+	sealed, err := keys.Seal(t.Context(), domain.InvitationCreated{OrganizationID: "acme", InvitationID: "i1", Email: "ada@example.com",
+		EmailHMAC: "h", EmailSealed: &domain.Sealed{Generation: 1}})
+	if err != nil {
+		t.Fatalf("the service seals: %v", err)
+	}
+	if _, err := keys.Shred(t.Context(), "acme", "h", 1); err != nil {
+		t.Fatalf("the service erases: %v", err)
+	}
+
+	auditor := connectAs(t, f.nats, eventstore.RoleAuditor)
+	stream, err := auditor.js.Stream(t.Context(), keystore.StreamName)
+	if err != nil {
+		t.Fatalf("the auditor reads the bucket's info: %v", err)
+	}
+	if _, err := stream.GetMsg(t.Context(), 1); err != nil {
+		t.Fatalf("the auditor reads an entry: %v", err)
+	}
+	if d := sealed.(domain.InvitationCreated); d.Email != "" || len(d.EmailSealed.Ciphertext) == 0 {
+		t.Fatalf("sealed as %+v", d)
+	}
+	auditor.refused(t, "the auditor writes an entry", "$KV.INVITESVC_KEYS.data.acme.h.2", func(ctx context.Context) error {
+		return sent(auditor.nc.Publish("$KV.INVITESVC_KEYS.data.acme.h.2", []byte("forged")))
+	})
+	auditor.refused(t, "the auditor erases an entry", "$JS.API.STREAM.MSG.DELETE."+keystore.StreamName, func(ctx context.Context) error {
+		return stream.SecureDeleteMsg(ctx, 1)
+	})
+	auditor.refused(t, "the auditor deletes the bucket", "$JS.API.STREAM.DELETE."+keystore.StreamName, func(ctx context.Context) error {
+		return auditor.js.DeleteStream(ctx, keystore.StreamName)
+	})
+
+	sub := connectAs(t, f.nats, eventstore.RoleSubscriber)
+	sub.refused(t, "a subscriber reads the bucket", "$JS.API.STREAM.INFO."+keystore.StreamName, func(ctx context.Context) error {
+		_, err := sub.js.Stream(ctx, keystore.StreamName)
+		return err
+	})
+	sub.refused(t, "a subscriber reads an entry", "$JS.API.STREAM.MSG.GET."+keystore.StreamName, func(ctx context.Context) error {
+		_, err := sub.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+keystore.StreamName, []byte(`{"seq":1}`))
+		return err
+	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/projections"
 )
 
 type acceptResponse struct {
@@ -17,7 +18,8 @@ func (s *server) writeAccepted(w http.ResponseWriter, res commands.AcceptInvitat
 	m := res.Membership
 	writeJSON(w, http.StatusOK, acceptResponse{
 		Organization: organizationRef{ID: res.Organization.ID, Name: res.Organization.Name},
-		Membership:   memberResource{UserID: m.UserID, Email: m.Email, Role: m.Role, JoinedAt: timestamp(m.JoinedAt), InvitationID: m.InvitationID},
+		Membership: newMemberResource(projections.Member{UserID: m.UserID, Email: m.Email, EmailErased: m.EmailErased, Role: m.Role,
+			JoinedAt: m.JoinedAt, InvitationID: m.InvitationID}),
 	})
 }
 

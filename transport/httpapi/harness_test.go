@@ -50,6 +50,7 @@ type fakeCommands struct {
 	create  commands.CreateInvitationsResult
 	accept  commands.AcceptInvitationResult
 	resend  commands.ResendInvitationResult
+	erase   commands.EraseEmailResult
 }
 
 func (f *fakeCommands) run(cmd any) error {
@@ -86,6 +87,11 @@ func (f *fakeCommands) ResendInvitation(_ context.Context, cmd commands.ResendIn
 
 func (f *fakeCommands) RemoveMember(_ context.Context, cmd commands.RemoveMember) error {
 	return f.run(cmd)
+}
+
+func (f *fakeCommands) EraseEmail(_ context.Context, cmd commands.EraseEmail) (commands.EraseEmailResult, error) {
+	err := f.run(cmd)
+	return f.erase, err
 }
 
 // fakeQueries answers from what it holds and notes what it was asked.

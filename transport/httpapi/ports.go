@@ -17,6 +17,7 @@ type Commands interface {
 	CancelInvitation(ctx context.Context, cmd commands.CancelInvitation) error
 	ResendInvitation(ctx context.Context, cmd commands.ResendInvitation) (commands.ResendInvitationResult, error)
 	RemoveMember(ctx context.Context, cmd commands.RemoveMember) error
+	EraseEmail(ctx context.Context, cmd commands.EraseEmail) (commands.EraseEmailResult, error)
 }
 
 // Queries read the read models. *projections.Queries is one.
@@ -71,4 +72,8 @@ func (c handlers) ResendInvitation(ctx context.Context, cmd commands.ResendInvit
 
 func (c handlers) RemoveMember(ctx context.Context, cmd commands.RemoveMember) error {
 	return c.h.RemoveMember.Handle(ctx, cmd)
+}
+
+func (c handlers) EraseEmail(ctx context.Context, cmd commands.EraseEmail) (commands.EraseEmailResult, error) {
+	return c.h.EraseEmail.Handle(ctx, cmd)
 }

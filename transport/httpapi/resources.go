@@ -40,7 +40,8 @@ func newOrganizationResource(id, name string, createdAt time.Time) organizationR
 type invitationResource struct {
 	ID           string          `json:"id"`
 	Organization organizationRef `json:"organization"`
-	Email        string          `json:"email"`
+	Email        *string         `json:"email"` // null once erased
+	EmailErased  bool            `json:"email_erased,omitempty"`
 	Role         domain.Role     `json:"role"`
 	Status       domain.Status   `json:"status"`
 	CreatedAt    timestamp       `json:"created_at"`
@@ -59,7 +60,7 @@ func newInvitationResource(inv domain.Invitation, orgName string, now time.Time)
 	status := inv.StatusAt(now)
 	return invitationResource{
 		ID: inv.ID, Organization: organizationRef{ID: inv.OrganizationID, Name: orgName},
-		Email: inv.Email, Role: inv.Role, Status: status,
+		Email: address(inv.Email, inv.EmailErased), EmailErased: inv.EmailErased, Role: inv.Role, Status: status,
 		CreatedAt: timestamp(inv.CreatedAt), CreatedBy: inv.CreatedBy, ExpiresAt: timestamp(inv.ExpiresAt),
 		Expired:    status == domain.StatusExpired,
 		AcceptedAt: optionalTime(inv.AcceptedAt), AcceptedBy: inv.AcceptedBy,
@@ -68,16 +69,26 @@ func newInvitationResource(inv domain.Invitation, orgName string, now time.Time)
 	}
 }
 
+// address is an address as the resources carry it: null once erased.
+func address(email string, erased bool) *string {
+	if erased {
+		return nil
+	}
+	return &email
+}
+
 type memberResource struct {
 	UserID       string      `json:"user_id"`
-	Email        string      `json:"email"`
+	Email        *string     `json:"email"` // null once erased
+	EmailErased  bool        `json:"email_erased,omitempty"`
 	Role         domain.Role `json:"role"`
 	JoinedAt     timestamp   `json:"joined_at"`
 	InvitationID string      `json:"invitation_id"`
 }
 
 func newMemberResource(m projections.Member) memberResource {
-	return memberResource{UserID: m.UserID, Email: m.Email, Role: m.Role, JoinedAt: timestamp(m.JoinedAt), InvitationID: m.InvitationID}
+	return memberResource{UserID: m.UserID, Email: address(m.Email, m.EmailErased), EmailErased: m.EmailErased, Role: m.Role,
+		JoinedAt: timestamp(m.JoinedAt), InvitationID: m.InvitationID}
 }
 
 type eventResource struct {
@@ -89,5 +100,5 @@ type eventResource struct {
 }
 
 func newEventResource(e domain.Recorded) eventResource {
-	return eventResource{Sequence: e.Sequence, Type: e.Type, Time: timestamp(e.Time), Actor: e.Data.ActedBy(), Data: e.Data}
+	return eventResource{Sequence: e.Sequence, Type: e.Type, Time: timestamp(e.Time), Actor: e.Data.ActedBy(), Data: domain.Shown(e.Data)}
 }

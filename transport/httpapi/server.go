@@ -65,6 +65,7 @@ func New(d Deps) http.Handler {
 	route("/organizations/{organization_id}/events", map[string]handlerFunc{http.MethodGet: s.organizationEvents})
 	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: s.listMembers})
 	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodDelete: s.removeMember})
+	route("/organizations/{organization_id}/erasures", map[string]handlerFunc{http.MethodPost: s.eraseEmail})
 	route("/openapi.json", map[string]handlerFunc{http.MethodGet: s.openAPI})
 	for path, h := range d.Extra {
 		r.Handle(path, h)
