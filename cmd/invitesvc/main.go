@@ -92,6 +92,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 		}
 		return nil
 	})
+	webhookFlags(fs, &s.Webhooks)
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+

@@ -25,6 +25,7 @@ import (
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/httpapi"
 	"github.com/invitesvc/invitesvc/transport/keystore"
+	"github.com/invitesvc/invitesvc/transport/webhooks"
 )
 
 // Config is every setting of the service.
@@ -77,6 +78,8 @@ type Config struct {
 	// AcceptUnverified are the sequences of events that do not verify which
 	// an operator decided the projection steps over (not applied).
 	AcceptUnverified []uint64
+	// Webhooks are the webhook dispatcher's settings.
+	Webhooks WebhooksConfig
 	// OTLPEndpoint, when set (http://host:4318), exports traces over OTLP/HTTP.
 	OTLPEndpoint string
 	// Version is reported in traces.
@@ -97,6 +100,7 @@ func DefaultConfig() Config {
 		FailureBurst:       20,
 		InvitationsPerHour: 1000,
 		EventCacheSize:     eventstore.DefaultCacheSize,
+		Webhooks:           defaultWebhooks(),
 	}
 }
 
@@ -141,6 +145,7 @@ type Service struct {
 	rdb         *redis.Client
 	events      *eventstore.Store
 	personal    *keystore.Store
+	webhooks    *webhooks.Dispatcher
 	batches     batchMetrics
 	store       projections.Store
 	projections *Projections
@@ -211,6 +216,10 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	registry, observer := s.registerMetrics()
 	handlers := commands.New(guardedEvents{EventStore: s.events, guard: s.guard}, s.personal, projections.CommandReads{Waiter: waiter, Store: s.store}, cfg.Now, observer)
 	s.startExpiry(handlers.ExpireInvitation)
+	hooks, err := s.startWebhooks(ctx, projections.CommandReads{Waiter: waiter, Store: s.store}, observer, registry)
+	if err != nil {
+		return nil, err
+	}
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
@@ -218,6 +227,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Verifier:       verifier,
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
+		Webhooks:       hooks,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         cfg.Logger,
 		Metrics:        registry,
@@ -384,6 +394,9 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 // for every goroutine the service started and closes every connection. It
 // also undoes a Start that failed half-way.
 func (s *Service) Close() {
+	if s.webhooks != nil {
+		s.webhooks.Close()
+	}
 	if s.projections != nil {
 		if err := s.projections.Close(); err != nil {
 			s.cfg.Logger.Warn("projections did not stop cleanly", "error", err)

@@ -91,6 +91,9 @@ var domainStatus = map[domain.Code]int{
 	domain.CodeInvalidParameter:          http.StatusBadRequest,
 	domain.CodeForbidden:                 http.StatusForbidden,
 	domain.CodeIdempotencyKeyReused:      http.StatusUnprocessableEntity,
+	domain.CodeWebhookNotFound:           http.StatusNotFound,
+	domain.CodeDeliveryNotFound:          http.StatusNotFound,
+	domain.CodeWebhookDisabled:           http.StatusConflict,
 }
 
 // toProblem maps any error to its answer. Store failures are 503, races
