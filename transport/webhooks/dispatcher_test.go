@@ -23,17 +23,15 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 	w := newWorld(t)
 	rcv := w.receiver()
 	r := w.replica(replicaConfig{policy: insecure})
-	hook, secret := r.create("acme", rcv.url(), domain.TypeInvitationCancelled)
-	rcv.trust(secret)
+	hook, secret := r.create("acme", rcv.URL(), domain.TypeInvitationCancelled)
+	rcv.Trust(secret)
 	// The receiver fails for a while: 500 to its first 4 requests.
-	rcv.mu.Lock()
-	rcv.answer = func(n int) int {
+	rcv.Answer(func(n int) int {
 		if n <= 4 {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
-	}
-	rcv.mu.Unlock()
+	})
 
 	var seqs []uint64
 	for range 5 {
@@ -42,18 +40,16 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 	r.append(cancelled("globex"))                                                                  // another organization's
 	r.append(domain.OrganizationRenamed{OrganizationID: "acme", Name: "Acme Inc", Actor: "admin"}) // not subscribed
 	want := r.eventIDs(seqs...)
-	eventually(t, 10*time.Second, "every event applied once", func() bool {
-		_, applied, _ := rcv.snapshot()
-		return len(applied) == len(want)
-	})
-	received, applied, verified := rcv.snapshot()
-	if !slices.Equal(applied, want) {
+	eventually(t, 10*time.Second, "every event applied once", func() bool { return len(rcv.Applied()) == len(want) })
+	if applied := rcv.Applied(); !slices.Equal(applied, want) {
 		t.Fatalf("applied %s; want the events in stream order %s", describe(applied), describe(want))
 	}
-	for i, v := range verified {
-		if len(v) != 1 {
-			t.Fatalf("request %d (%s) verified with %d secrets", i, received[i], len(v))
+	var received []string
+	for i, req := range rcv.Requests() {
+		if len(req.VerifiedBy) != 1 {
+			t.Fatalf("request %d (%s) verified with %d secrets", i, req.WebhookID, len(req.VerifiedBy))
 		}
+		received = append(received, req.WebhookID)
 	}
 	// Retries repeat the head: order holds across them (each id's
 	// requests come before the next id's first).
@@ -63,10 +59,7 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 	if len(received) != len(want)+4 {
 		t.Errorf("%d requests; want %d (4 failures retried)", len(received), len(want)+7)
 	}
-	rcv.mu.Lock()
-	body := rcv.bodies[want[0]]
-	rcv.mu.Unlock()
-	if !strings.Contains(body, `"type":"invitation.cancelled"`) || !strings.Contains(body, `"specversion":"1.0"`) {
+	if body := rcv.Body(want[0]); !strings.Contains(body, `"type":"invitation.cancelled"`) || !strings.Contains(body, `"specversion":"1.0"`) {
 		t.Errorf("body is not the CloudEvent: %s", body)
 	}
 
@@ -90,10 +83,10 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 func TestGoneDisablesTheEndpoint(t *testing.T) {
 	w := newWorld(t)
 	rcv := w.receiver()
-	rcv.answer = func(int) int { return http.StatusGone }
+	rcv.Answer(func(int) int { return http.StatusGone })
 	r := w.replica(replicaConfig{policy: insecure})
-	hook, secret := r.create("acme", rcv.url(), "*")
-	rcv.trust(secret)
+	hook, secret := r.create("acme", rcv.URL(), "*")
+	rcv.Trust(secret)
 	r.append(cancelled("acme"))
 	r.append(cancelled("acme"))
 	eventually(t, 10*time.Second, "the endpoint disabled", func() bool {
@@ -101,13 +94,13 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 		return err == nil && !got.Enabled && got.DisabledReason == domain.DisabledGone
 	})
 	time.Sleep(300 * time.Millisecond)
-	if received, _, _ := rcv.snapshot(); len(received) != 1 {
-		t.Fatalf("%d requests; want 1: a 410 is not retried, and disables at once", len(received))
+	if n := len(rcv.Requests()); n != 1 {
+		t.Fatalf("%d requests; want 1: a 410 is not retried, and disables at once", n)
 	}
 	r.append(cancelled("acme"))
 	time.Sleep(300 * time.Millisecond)
-	if received, _, _ := rcv.snapshot(); len(received) != 1 {
-		t.Fatalf("a disabled endpoint got %d requests", len(received)-1)
+	if n := len(rcv.Requests()); n != 1 {
+		t.Fatalf("a disabled endpoint got %d requests", n-1)
 	}
 	if _, err := r.api.Replay(context.Background(), "acme", hook.ID, "any"); !errors.Is(err, domain.ErrWebhookDisabled) {
 		t.Errorf("replay to a disabled endpoint: %v", err)
@@ -117,10 +110,10 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 func TestEndpointFailingTooLongIsDisabled(t *testing.T) {
 	w := newWorld(t)
 	rcv := w.receiver()
-	rcv.answer = func(int) int { return http.StatusBadGateway }
+	rcv.Answer(func(int) int { return http.StatusBadGateway })
 	r := w.replica(replicaConfig{policy: insecure, disableAfter: 200 * time.Millisecond,
 		schedule: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}})
-	hook, _ := r.create("acme", rcv.url(), "*")
+	hook, _ := r.create("acme", rcv.URL(), "*")
 	r.append(cancelled("acme"))
 	eventually(t, 10*time.Second, "the endpoint disabled for failing", func() bool {
 		got, err := r.api.Get(context.Background(), "acme", hook.ID)
@@ -132,21 +125,16 @@ func TestGivenUpDeliveryMovesOnAndCanBeReplayed(t *testing.T) {
 	w := newWorld(t)
 	rcv := w.receiver()
 	r := w.replica(replicaConfig{policy: insecure, schedule: []time.Duration{10 * time.Millisecond}})
-	hook, secret := r.create("acme", rcv.url(), "*")
-	rcv.trust(secret)
-	rcv.mu.Lock()
-	rcv.answer = func(n int) int {
+	hook, secret := r.create("acme", rcv.URL(), "*")
+	rcv.Trust(secret)
+	rcv.Answer(func(n int) int {
 		if n <= 2 {
 			return http.StatusBadRequest // the first event, tried twice, then given up
 		}
 		return http.StatusOK
-	}
-	rcv.mu.Unlock()
-	ids := r.eventIDs(r.append(cancelled("acme")), r.append(cancelled("acme")))
-	eventually(t, 10*time.Second, "the second event applied", func() bool {
-		_, applied, _ := rcv.snapshot()
-		return slices.Equal(applied, ids[1:])
 	})
+	ids := r.eventIDs(r.append(cancelled("acme")), r.append(cancelled("acme")))
+	eventually(t, 10*time.Second, "the second event applied", func() bool { return slices.Equal(rcv.Applied(), ids[1:]) })
 	attempts, err := r.api.Deliveries(context.Background(), "acme", hook.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -159,10 +147,7 @@ func TestGivenUpDeliveryMovesOnAndCanBeReplayed(t *testing.T) {
 	if err != nil || replayed.EventID != ids[0] || replayed.DeliveryID == givenUp.DeliveryID {
 		t.Fatalf("replay: %+v %v", replayed, err)
 	}
-	eventually(t, 10*time.Second, "the replayed event applied", func() bool {
-		_, applied, _ := rcv.snapshot()
-		return slices.Equal(applied, []string{ids[1], ids[0]})
-	})
+	eventually(t, 10*time.Second, "the replayed event applied", func() bool { return slices.Equal(rcv.Applied(), []string{ids[1], ids[0]}) })
 	if _, err := r.api.Replay(context.Background(), "acme", hook.ID, "0193c0de-0000-7000-8000-000000000000"); !errors.Is(err, domain.ErrDeliveryNotFound) {
 		t.Errorf("replay of no delivery: %v", err)
 	}
@@ -172,59 +157,50 @@ func TestRotationSignsWithBothSecretsUntilTheOverlapEnds(t *testing.T) {
 	w := newWorld(t)
 	rcv := w.receiver()
 	r := w.replica(replicaConfig{policy: insecure, overlap: 700 * time.Millisecond})
-	hook, old := r.create("acme", rcv.url(), "*")
-	rcv.trust(old)
+	hook, old := r.create("acme", rcv.URL(), "*")
+	rcv.Trust(old)
 	_, fresh, err := r.api.RotateSecret(context.Background(), commands.RotateWebhookSecret{OrganizationID: "acme", WebhookID: hook.ID, Actor: "admin"})
 	if err != nil || fresh == old {
 		t.Fatal(err)
 	}
-	rcv.trust(fresh)
+	rcv.Trust(fresh)
 	rotatedAt := time.Now()
 	r.append(cancelled("acme"))
-	eventually(t, 5*time.Second, "one delivery", func() bool { _, applied, _ := rcv.snapshot(); return len(applied) == 1 })
+	eventually(t, 5*time.Second, "one delivery", func() bool { return len(rcv.Applied()) == 1 })
 	if time.Since(rotatedAt) < 700*time.Millisecond {
-		rcv.mu.Lock()
-		verified, sigs := rcv.verified[0], rcv.sigCount[0]
-		rcv.mu.Unlock()
-		if len(verified) != 2 || sigs != 2 {
-			t.Fatalf("within the overlap: %d signatures, verified by %d secrets; want both", sigs, len(verified))
+		if req := rcv.Requests()[0]; len(req.VerifiedBy) != 2 || req.Signatures != 2 {
+			t.Fatalf("within the overlap: %d signatures, verified by %d secrets; want both", req.Signatures, len(req.VerifiedBy))
 		}
 	}
 	time.Sleep(time.Until(rotatedAt.Add(800 * time.Millisecond)))
 	r.append(cancelled("acme"))
-	eventually(t, 5*time.Second, "a second delivery", func() bool { _, applied, _ := rcv.snapshot(); return len(applied) == 2 })
-	rcv.mu.Lock()
-	verified, sigs := rcv.verified[len(rcv.verified)-1], rcv.sigCount[len(rcv.sigCount)-1]
-	rcv.mu.Unlock()
-	if sigs != 1 || !slices.Equal(verified, []string{fresh}) {
-		t.Fatalf("after the overlap: %d signatures, verified by %v; want the new secret alone", sigs, verified)
+	eventually(t, 5*time.Second, "a second delivery", func() bool { return len(rcv.Applied()) == 2 })
+	requests := rcv.Requests()
+	if last := requests[len(requests)-1]; last.Signatures != 1 || !slices.Equal(last.VerifiedBy, []string{fresh}) {
+		t.Fatalf("after the overlap: %d signatures, verified by %v; want the new secret alone", last.Signatures, last.VerifiedBy)
 	}
 }
 
 func TestAHangingEndpointDelaysNoOther(t *testing.T) {
 	w := newWorld(t)
 	stuck, quick := w.receiver(), w.receiver()
-	stuck.hang = make(chan struct{})
-	t.Cleanup(func() { close(stuck.hang) })
+	stuck.Hang(t)
 	r := w.replica(replicaConfig{policy: insecure, timeout: 30 * time.Second})
-	r.create("acme", stuck.url(), "*")
-	_, secret := r.create("acme", quick.url(), "*")
-	quick.trust(secret)
+	r.create("acme", stuck.URL(), "*")
+	_, secret := r.create("acme", quick.URL(), "*")
+	quick.Trust(secret)
 	start := time.Now()
 	for range 3 {
 		r.append(cancelled("acme"))
 	}
-	eventually(t, 10*time.Second, "the quick endpoint has every event", func() bool {
-		_, applied, _ := quick.snapshot()
-		return len(applied) == 3
-	})
+	eventually(t, 10*time.Second, "the quick endpoint has every event", func() bool { return len(quick.Applied()) == 3 })
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s", took)
 	}
-	eventually(t, 5*time.Second, "the hanging endpoint asked", func() bool { received, _, _ := stuck.snapshot(); return len(received) > 0 })
+	eventually(t, 5*time.Second, "the hanging endpoint asked", func() bool { return len(stuck.Requests()) > 0 })
 	time.Sleep(200 * time.Millisecond)
-	if received, _, _ := stuck.snapshot(); len(received) != 1 {
-		t.Errorf("the hanging endpoint got %d requests; want 1 (its head, still waiting)", len(received))
+	if n := len(stuck.Requests()); n != 1 {
+		t.Errorf("the hanging endpoint got %d requests; want 1 (its head, still waiting)", n)
 	}
 	// Its pending deliveries show in the metrics; the quick one has none.
 	eventually(t, 5*time.Second, "the oldest pending metric", func() bool {
@@ -236,37 +212,26 @@ func TestAHangingEndpointDelaysNoOther(t *testing.T) {
 func TestAbruptStopLosesNoDelivery(t *testing.T) {
 	w := newWorld(t)
 	rcv := w.receiver()
-	down := true
-	rcv.answer = func(int) int {
-		if down {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	}
+	rcv.Answer(func(int) int { return http.StatusServiceUnavailable })
 	// The schedule is kept across the restart: the retry after the crash
 	// is due when the first replica's last attempt said.
 	retries := []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}
 	first := w.replica(replicaConfig{policy: insecure, schedule: retries})
-	_, secret := first.create("acme", rcv.url(), "*")
-	rcv.trust(secret)
+	_, secret := first.create("acme", rcv.URL(), "*")
+	rcv.Trust(secret)
 	var seqs []uint64
 	for range 6 {
 		seqs = append(seqs, first.append(cancelled("acme")))
 	}
-	eventually(t, 5*time.Second, "the first delivery tried", func() bool { received, _, _ := rcv.snapshot(); return len(received) > 0 })
+	eventually(t, 5*time.Second, "the first delivery tried", func() bool { return len(rcv.Requests()) > 0 })
 	// The replica dies: its connection drops, nothing is handed on (the
 	// lease runs out on its own), its memory is gone.
 	first.nc.Close()
-	rcv.mu.Lock()
-	down = false
-	rcv.mu.Unlock()
+	rcv.Answer(func(int) int { return http.StatusOK })
 	second := w.replica(replicaConfig{policy: insecure, schedule: retries})
 	want := second.eventIDs(seqs...)
-	eventually(t, 20*time.Second, "every event applied after the restart", func() bool {
-		_, applied, _ := rcv.snapshot()
-		return len(applied) == len(want)
-	})
-	if _, applied, _ := rcv.snapshot(); !slices.Equal(applied, want) {
+	eventually(t, 20*time.Second, "every event applied after the restart", func() bool { return len(rcv.Applied()) == len(want) })
+	if applied := rcv.Applied(); !slices.Equal(applied, want) {
 		t.Fatalf("applied %s; want %s", describe(applied), describe(want))
 	}
 }
@@ -286,31 +251,31 @@ func TestDeliveriesGoOnlyWhereThePolicyAllows(t *testing.T) {
 			t.Errorf("create %s: %v; want 400 url", url, err)
 		}
 	}
-	port := rcv.srv.Listener.Addr().String()[strings.LastIndexByte(rcv.srv.Listener.Addr().String(), ':'):]
+	addr := rcv.Server().Listener.Addr().String()
+	port := addr[strings.LastIndexByte(addr, ':'):]
 	hook, _ := r.create("acme", "https://hooks.example.com"+port+"/hooks", "*")
 	r.append(cancelled("acme"))
 	eventually(t, 10*time.Second, "the attempt refused", func() bool {
 		got, err := r.api.Deliveries(ctx, "acme", hook.ID)
 		return err == nil && len(got) == 1 && got[0].Outcome == "refused" && got[0].Final
 	})
-	if received, _, _ := rcv.snapshot(); len(received) != 0 {
-		t.Fatalf("the receiver on loopback got %d requests", len(received))
+	if n := len(rcv.Requests()); n != 0 {
+		t.Fatalf("the receiver on loopback got %d requests", n)
 	}
 }
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	w := newWorld(t)
 	target, redirecting := w.receiver(), w.receiver()
-	redirecting.answer = func(int) int { return http.StatusFound }
-	redirecting.srv.Config.Handler = http.RedirectHandler(target.url(), http.StatusFound)
+	redirecting.Server().Config.Handler = http.RedirectHandler(target.URL(), http.StatusFound)
 	r := w.replica(replicaConfig{policy: insecure, schedule: []time.Duration{}})
-	hook, _ := r.create("acme", redirecting.url(), "*")
+	hook, _ := r.create("acme", redirecting.URL(), "*")
 	r.append(cancelled("acme"))
 	eventually(t, 10*time.Second, "the 302 recorded", func() bool {
 		got, err := r.api.Deliveries(context.Background(), "acme", hook.ID)
 		return err == nil && len(got) == 1 && got[0].Status == http.StatusFound && got[0].Final
 	})
-	if received, _, _ := target.snapshot(); len(received) != 0 {
+	if len(target.Requests()) != 0 {
 		t.Fatal("the redirect was followed")
 	}
 }

@@ -4,20 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
@@ -39,7 +32,7 @@ type world struct {
 	nats *testkit.NATS
 	keys eventstore.Keys
 	kek  *keystore.KEK
-	// pool trusts the receivers' certificates (httptest's one CA).
+	// pool trusts the receivers' certificates.
 	pool *x509.CertPool
 }
 
@@ -49,7 +42,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, nats: testkit.StartNATS(t, false), keys: testkit.Keys(t), kek: kek}
+	w := &world{t: t, nats: testkit.StartNATS(t, false), keys: testkit.Keys(t), kek: kek, pool: x509.NewCertPool()}
 	r := w.replica(replicaConfig{noDispatcher: true})
 	r.append(domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme", Actor: "admin"})
 	r.append(domain.OrganizationRegistered{OrganizationID: "globex", Name: "Globex", Actor: "admin"})
@@ -181,86 +174,9 @@ func (r *replica) create(org, url string, events ...string) (domain.Webhook, str
 	return hook, secret
 }
 
-// receiver is a downstream HTTP endpoint. It verifies each delivery with
-// every secret it holds and applies each webhook-id once.
-type receiver struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	secrets  []string
-	answer   func(n int) int // the status of the n-th request (from 1)
-	hang     chan struct{}   // when set, requests wait for it to close
-	requests int
-	// received are the webhook-ids of every request, in order;
-	// verified[i] the secrets request i verified with; applied the ids
-	// taken once; bodies the body of each id.
-	received []string
-	verified [][]string
-	applied  []string
-	bodies   map[string]string
-	sigCount []int
-}
-
-func (w *world) receiver() *receiver {
+func (w *world) receiver() *testkit.Receiver {
 	w.t.Helper()
-	r := &receiver{bodies: map[string]string{}}
-	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serve))
-	w.t.Cleanup(r.srv.Close)
-	if w.pool == nil {
-		w.pool = x509.NewCertPool()
-	}
-	w.pool.AddCert(r.srv.Certificate())
-	return r
-}
-
-func (r *receiver) url() string { return r.srv.URL + "/hooks" }
-
-func (r *receiver) trust(secret string) {
-	r.mu.Lock()
-	r.secrets = append(r.secrets, secret)
-	r.mu.Unlock()
-}
-
-func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	hang := r.hang
-	r.requests++
-	n := r.requests
-	id := req.Header.Get("webhook-id")
-	var ok []string
-	for _, s := range r.secrets {
-		wh, err := standardwebhooks.NewWebhook(s)
-		if err == nil && wh.Verify(body, req.Header) == nil {
-			ok = append(ok, s)
-		}
-	}
-	r.received = append(r.received, id)
-	r.verified = append(r.verified, ok)
-	r.sigCount = append(r.sigCount, len(strings.Fields(req.Header.Get("webhook-signature"))))
-	status := http.StatusNoContent
-	if r.answer != nil {
-		status = r.answer(n)
-	}
-	if status/100 == 2 && len(ok) > 0 && !slices.Contains(r.applied, id) {
-		r.applied = append(r.applied, id)
-		r.bodies[id] = string(body)
-	}
-	r.mu.Unlock()
-	if hang != nil {
-		select {
-		case <-hang:
-		case <-req.Context().Done():
-		}
-	}
-	w.WriteHeader(status)
-}
-
-// snapshot is what the receiver has seen.
-func (r *receiver) snapshot() (received, applied []string, verified [][]string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.received), slices.Clone(r.applied), slices.Clone(r.verified)
+	return testkit.StartReceiver(w.t, w.pool)
 }
 
 // eventually polls cond until it holds, or fails after d.
