@@ -51,6 +51,12 @@ func (m *model) at(ctx context.Context, seq uint64) error {
 	if err != nil {
 		return unavailable(err)
 	}
+	// Ordered consumers outlive their reader by minutes: leave none behind.
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			_ = stream.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+		}
+	}()
 	for {
 		batch, err := cons.FetchNoWait(256)
 		if err != nil {
