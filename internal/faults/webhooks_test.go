@@ -31,26 +31,15 @@ func TestKillWithDeliveriesPending(t *testing.T) {
 		emails[i] = fmt.Sprintf("kill-%d@example.com", i)
 	}
 	expectStatus(t, http.StatusCreated, svc.url, "POST", api+"/acme/invitations", adminToken, map[string]any{"emails": emails})
-	waitUntil(t, "the first delivery tried", func() bool { return len(rcv.Requests()) >= 2 })
+	testkit.Eventually(t, 60*time.Second, "the first delivery tried", func() bool { return len(rcv.Requests()) >= 2 })
 	svc.kill()
 
 	rcv.Answer(func(int) int { return http.StatusOK })
 	startService(t, args...)
-	waitUntil(t, "every invitation delivered", func() bool { return len(rcv.Applied()) == invited })
+	testkit.Eventually(t, 60*time.Second, "every invitation delivered", func() bool { return len(rcv.Applied()) == invited })
 	for _, r := range rcv.Requests() {
 		if len(r.VerifiedBy) != 1 {
 			t.Fatalf("a delivery does not verify: %+v", r)
 		}
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

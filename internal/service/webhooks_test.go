@@ -22,17 +22,6 @@ func webhookStack(t *testing.T, pool *x509.CertPool, insecure bool) *stack {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestWebhooksEndToEnd(t *testing.T) {
 	testkit.NeedsServers(t)
 	pool := x509.NewCertPool()
@@ -58,7 +47,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	inv := s.invite("ada@example.com")[0]
 	ada := s.invitee("user-ada", "ada@example.com")
 	expect(t, s.do("POST", api+"/invitations/"+inv["token"].(string)+"/_accept", ada, nil), http.StatusOK)
-	waitFor(t, "created and accepted delivered", func() bool { return len(rcv.Applied()) == 2 })
+	eventually(t, 15*time.Second, "created and accepted delivered", func() bool { return len(rcv.Applied()) == 2 })
 	first := rcv.Body(rcv.Applied()[0])
 	if !strings.Contains(first, `"type":"invitation.created"`) || strings.Contains(first, "ada@example.com") {
 		t.Fatalf("the delivery is not the stored CloudEvent (sealed address): %s", first)
@@ -72,7 +61,7 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	}
 	replay := s.do("POST", hooks+"/"+id+"/deliveries/"+attempts[1]["delivery_id"].(string)+"/replay", s.admin, nil)
 	expect(t, replay, http.StatusAccepted)
-	waitFor(t, "the replay sent", func() bool { return len(rcv.Requests()) == 3 })
+	eventually(t, 15*time.Second, "the replay sent", func() bool { return len(rcv.Requests()) == 3 })
 	if r := rcv.Requests()[2]; r.WebhookID != rcv.Applied()[0] || len(r.VerifiedBy) != 1 {
 		t.Fatalf("the replay: %+v", r)
 	}

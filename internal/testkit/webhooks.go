@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -131,4 +132,16 @@ func (r *Receiver) Body(id string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.bodies[id]
+}
+
+// Eventually polls cond every 20 ms until it holds, or fails t after limit.
+func Eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/invitesvc/invitesvc/commands"
 	"github.com/invitesvc/invitesvc/domain"
+	"github.com/invitesvc/invitesvc/internal/testkit"
 	"github.com/invitesvc/invitesvc/transport/webhooks"
 )
 
@@ -40,7 +41,7 @@ func TestDeliveriesAreSignedInOrderAndTakenOnceByADedupingReceiver(t *testing.T)
 	r.append(cancelled("globex"))                                                                  // another organization's
 	r.append(domain.OrganizationRenamed{OrganizationID: "acme", Name: "Acme Inc", Actor: "admin"}) // not subscribed
 	want := r.eventIDs(seqs...)
-	eventually(t, 10*time.Second, "every event applied once", func() bool { return len(rcv.Applied()) == len(want) })
+	testkit.Eventually(t, 10*time.Second, "every event applied once", func() bool { return len(rcv.Applied()) == len(want) })
 	if applied := rcv.Applied(); !slices.Equal(applied, want) {
 		t.Fatalf("applied %s; want the events in stream order %s", describe(applied), describe(want))
 	}
@@ -89,7 +90,7 @@ func TestGoneDisablesTheEndpoint(t *testing.T) {
 	rcv.Trust(secret)
 	r.append(cancelled("acme"))
 	r.append(cancelled("acme"))
-	eventually(t, 10*time.Second, "the endpoint disabled", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the endpoint disabled", func() bool {
 		got, err := r.api.Get(context.Background(), "acme", hook.ID)
 		return err == nil && !got.Enabled && got.DisabledReason == domain.DisabledGone
 	})
@@ -115,7 +116,7 @@ func TestEndpointFailingTooLongIsDisabled(t *testing.T) {
 		schedule: []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}})
 	hook, _ := r.create("acme", rcv.URL(), "*")
 	r.append(cancelled("acme"))
-	eventually(t, 10*time.Second, "the endpoint disabled for failing", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the endpoint disabled for failing", func() bool {
 		got, err := r.api.Get(context.Background(), "acme", hook.ID)
 		return err == nil && !got.Enabled && got.DisabledReason == domain.DisabledFailing
 	})
@@ -134,7 +135,7 @@ func TestGivenUpDeliveryMovesOnAndCanBeReplayed(t *testing.T) {
 		return http.StatusOK
 	})
 	ids := r.eventIDs(r.append(cancelled("acme")), r.append(cancelled("acme")))
-	eventually(t, 10*time.Second, "the second event applied", func() bool { return slices.Equal(rcv.Applied(), ids[1:]) })
+	testkit.Eventually(t, 10*time.Second, "the second event applied", func() bool { return slices.Equal(rcv.Applied(), ids[1:]) })
 	attempts, err := r.api.Deliveries(context.Background(), "acme", hook.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ func TestGivenUpDeliveryMovesOnAndCanBeReplayed(t *testing.T) {
 	if err != nil || replayed.EventID != ids[0] || replayed.DeliveryID == givenUp.DeliveryID {
 		t.Fatalf("replay: %+v %v", replayed, err)
 	}
-	eventually(t, 10*time.Second, "the replayed event applied", func() bool { return slices.Equal(rcv.Applied(), []string{ids[1], ids[0]}) })
+	testkit.Eventually(t, 10*time.Second, "the replayed event applied", func() bool { return slices.Equal(rcv.Applied(), []string{ids[1], ids[0]}) })
 	if _, err := r.api.Replay(context.Background(), "acme", hook.ID, "0193c0de-0000-7000-8000-000000000000"); !errors.Is(err, domain.ErrDeliveryNotFound) {
 		t.Errorf("replay of no delivery: %v", err)
 	}
@@ -166,7 +167,7 @@ func TestRotationSignsWithBothSecretsUntilTheOverlapEnds(t *testing.T) {
 	rcv.Trust(fresh)
 	rotatedAt := time.Now()
 	r.append(cancelled("acme"))
-	eventually(t, 5*time.Second, "one delivery", func() bool { return len(rcv.Applied()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "one delivery", func() bool { return len(rcv.Applied()) == 1 })
 	if time.Since(rotatedAt) < 700*time.Millisecond {
 		if req := rcv.Requests()[0]; len(req.VerifiedBy) != 2 || req.Signatures != 2 {
 			t.Fatalf("within the overlap: %d signatures, verified by %d secrets; want both", req.Signatures, len(req.VerifiedBy))
@@ -174,7 +175,7 @@ func TestRotationSignsWithBothSecretsUntilTheOverlapEnds(t *testing.T) {
 	}
 	time.Sleep(time.Until(rotatedAt.Add(800 * time.Millisecond)))
 	r.append(cancelled("acme"))
-	eventually(t, 5*time.Second, "a second delivery", func() bool { return len(rcv.Applied()) == 2 })
+	testkit.Eventually(t, 5*time.Second, "a second delivery", func() bool { return len(rcv.Applied()) == 2 })
 	requests := rcv.Requests()
 	if last := requests[len(requests)-1]; last.Signatures != 1 || !slices.Equal(last.VerifiedBy, []string{fresh}) {
 		t.Fatalf("after the overlap: %d signatures, verified by %v; want the new secret alone", last.Signatures, last.VerifiedBy)
@@ -193,17 +194,17 @@ func TestAHangingEndpointDelaysNoOther(t *testing.T) {
 	for range 3 {
 		r.append(cancelled("acme"))
 	}
-	eventually(t, 10*time.Second, "the quick endpoint has every event", func() bool { return len(quick.Applied()) == 3 })
+	testkit.Eventually(t, 10*time.Second, "the quick endpoint has every event", func() bool { return len(quick.Applied()) == 3 })
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("took %s", took)
 	}
-	eventually(t, 5*time.Second, "the hanging endpoint asked", func() bool { return len(stuck.Requests()) > 0 })
+	testkit.Eventually(t, 5*time.Second, "the hanging endpoint asked", func() bool { return len(stuck.Requests()) > 0 })
 	time.Sleep(200 * time.Millisecond)
 	if n := len(stuck.Requests()); n != 1 {
 		t.Errorf("the hanging endpoint got %d requests; want 1 (its head, still waiting)", n)
 	}
 	// Its pending deliveries show in the metrics; the quick one has none.
-	eventually(t, 5*time.Second, "the oldest pending metric", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the oldest pending metric", func() bool {
 		n, err := testutil.GatherAndCount(r.metrics, "invitesvc_webhook_oldest_pending_seconds")
 		return err == nil && n == 1
 	})
@@ -223,14 +224,14 @@ func TestAbruptStopLosesNoDelivery(t *testing.T) {
 	for range 6 {
 		seqs = append(seqs, first.append(cancelled("acme")))
 	}
-	eventually(t, 5*time.Second, "the first delivery tried", func() bool { return len(rcv.Requests()) > 0 })
+	testkit.Eventually(t, 5*time.Second, "the first delivery tried", func() bool { return len(rcv.Requests()) > 0 })
 	// The replica dies: its connection drops, nothing is handed on (the
 	// lease runs out on its own), its memory is gone.
 	first.nc.Close()
 	rcv.Answer(func(int) int { return http.StatusOK })
 	second := w.replica(replicaConfig{policy: insecure, schedule: retries})
 	want := second.eventIDs(seqs...)
-	eventually(t, 20*time.Second, "every event applied after the restart", func() bool { return len(rcv.Applied()) == len(want) })
+	testkit.Eventually(t, 20*time.Second, "every event applied after the restart", func() bool { return len(rcv.Applied()) == len(want) })
 	if applied := rcv.Applied(); !slices.Equal(applied, want) {
 		t.Fatalf("applied %s; want %s", describe(applied), describe(want))
 	}
@@ -255,7 +256,7 @@ func TestDeliveriesGoOnlyWhereThePolicyAllows(t *testing.T) {
 	port := addr[strings.LastIndexByte(addr, ':'):]
 	hook, _ := r.create("acme", "https://hooks.example.com"+port+"/hooks", "*")
 	r.append(cancelled("acme"))
-	eventually(t, 10*time.Second, "the attempt refused", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the attempt refused", func() bool {
 		got, err := r.api.Deliveries(ctx, "acme", hook.ID)
 		return err == nil && len(got) == 1 && got[0].Outcome == "refused" && got[0].Final
 	})
@@ -271,7 +272,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	r := w.replica(replicaConfig{policy: insecure, schedule: []time.Duration{}})
 	hook, _ := r.create("acme", redirecting.URL(), "*")
 	r.append(cancelled("acme"))
-	eventually(t, 10*time.Second, "the 302 recorded", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the 302 recorded", func() bool {
 		got, err := r.api.Deliveries(context.Background(), "acme", hook.ID)
 		return err == nil && len(got) == 1 && got[0].Status == http.StatusFound && got[0].Final
 	})

@@ -179,18 +179,6 @@ func (w *world) receiver() *testkit.Receiver {
 	return testkit.StartReceiver(w.t, w.pool)
 }
 
-// eventually polls cond until it holds, or fails after d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // eventIDs are the ids of the events stored at seqs, in that order: the
 // webhook-ids their deliveries carry.
 func (r *replica) eventIDs(seqs ...uint64) []string {
