@@ -14,6 +14,9 @@ type CancelInvitation struct {
 	Actor          string
 	// MayManagePrivileged says the actor may act on admin and owner invitations.
 	MayManagePrivileged bool
+	// Precondition is checked against the invitation's InvitationTag, once
+	// it is known to exist and be the actor's to cancel.
+	Precondition domain.Precondition
 }
 
 type CancelInvitationHandler struct{ base }
@@ -27,6 +30,11 @@ func (h *CancelInvitationHandler) Handle(ctx context.Context, cmd CancelInvitati
 		}
 		if inv.Exists() && inv.Role.Privileged() && !cmd.MayManagePrivileged {
 			return decision{}, domain.ErrForbidden
+		}
+		if inv.Exists() {
+			if err := h.checkInvitation(ctx, cmd.Precondition, inv, now); err != nil {
+				return decision{}, err
+			}
 		}
 		cancelled, err := domain.Cancel(inv, cmd.Actor)
 		return decision{payloads: domain.Optional(cancelled), expected: map[domain.StreamID]domain.Position{invitation: seq}}, err

@@ -31,6 +31,15 @@ func TestConcurrentCommandsOnOneAggregateQueue(t *testing.T) {
 		command: func(h *harness, _ int) error { _, err := resendInvitation(h, resendOf("i1")); return err },
 		succeed: 16, event: domain.TypeInvitationResent, events: 16,
 	}, {
+		name: "resends of one invitation with one If-Match: one written, the others refused", n: 16, given: history(acme(), pending("i1", adaEmail)),
+		command: func(h *harness, _ int) error {
+			r := resendOf("i1")
+			r.Precondition = ifMatch("v1.1")
+			_, err := resendInvitation(h, r)
+			return err
+		},
+		succeed: 1, err: domain.ErrPreconditionFailed, event: domain.TypeInvitationResent, events: 1,
+	}, {
 		name: "creates of one email: one written, the others refused", n: 64, given: acme(),
 		command: func(h *harness, _ int) error { _, err := createInvitations(h, invitationsOf(adaEmail)); return err },
 		succeed: 1, err: domain.ErrInvitationAlreadyExists, event: domain.TypeInvitationCreated, events: 1,

@@ -295,6 +295,25 @@ func (b base) membership(ctx context.Context, org, userID string) (domain.Member
 	return load[domain.Membership](ctx, b.events, membershipStream(org, userID))
 }
 
+// checkInvitation checks p against inv's tag at now, which names its
+// organization's version too: the organization is loaded only when p
+// demands something. It is not among the streams the command appends to,
+// and needs not be: a rename after this load orders after the command,
+// which read nothing else of the organization.
+func (b base) checkInvitation(ctx context.Context, p domain.Precondition, inv domain.Invitation, now time.Time) error {
+	if !p.Demands() {
+		return nil
+	}
+	org, _, err := b.organization(ctx, inv.OrganizationID)
+	if err != nil {
+		return err
+	}
+	if !p.Holds(domain.InvitationTag(inv, org.Version, now)) {
+		return domain.ErrPreconditionFailed
+	}
+	return nil
+}
+
 // slots loads an address's email slot, by its keyed identifier, and the
 // slot revision 1 events named by its SHA-256: what holds the address's
 // invitations until its first erasure. email may be empty (an address

@@ -12,6 +12,9 @@ type RegisterOrganization struct {
 	OrganizationID string
 	Name           string
 	Actor          string
+	// Precondition is checked against the organization's OrganizationTag
+	// ("" while it is not registered).
+	Precondition domain.Precondition
 }
 
 type RegisterOrganizationHandler struct{ base }
@@ -23,6 +26,13 @@ func (h *RegisterOrganizationHandler) Handle(ctx context.Context, cmd RegisterOr
 		current, seq, err := h.organization(ctx, cmd.OrganizationID)
 		if err != nil {
 			return decision{}, err
+		}
+		tag := ""
+		if current.Registered() {
+			tag = domain.OrganizationTag(current.Version)
+		}
+		if !cmd.Precondition.Holds(tag) {
+			return decision{}, domain.ErrPreconditionFailed
 		}
 		registration, err := domain.RegisterOrganization(current, cmd.OrganizationID, cmd.Name, cmd.Actor)
 		if err != nil {

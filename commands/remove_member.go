@@ -12,6 +12,9 @@ type RemoveMember struct {
 	OrganizationID string
 	UserID         string
 	Actor          string
+	// Precondition is checked against the membership's MembershipTag, once
+	// it is known to be active.
+	Precondition domain.Precondition
 }
 
 type RemoveMemberHandler struct{ base }
@@ -22,6 +25,9 @@ func (h *RemoveMemberHandler) Handle(ctx context.Context, cmd RemoveMember) erro
 		m, seq, err := h.membership(ctx, cmd.OrganizationID, cmd.UserID)
 		if err != nil {
 			return decision{}, err
+		}
+		if m.Active && !cmd.Precondition.Holds(domain.MembershipTag(m.InvitationID)) {
+			return decision{}, domain.ErrPreconditionFailed
 		}
 		removed, err := domain.RemoveMember(m, cmd.Actor)
 		if err != nil {

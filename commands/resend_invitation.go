@@ -15,6 +15,9 @@ type ResendInvitation struct {
 	ExpiresIn           time.Duration
 	Actor               string
 	MayManagePrivileged bool
+	// Precondition is checked against the invitation's InvitationTag, once
+	// it is known to exist and be the actor's to resend.
+	Precondition domain.Precondition
 }
 
 // ResendInvitationResult is the invitation as it now stands, with its new token.
@@ -40,6 +43,9 @@ func (h *ResendInvitationHandler) Handle(ctx context.Context, cmd ResendInvitati
 		}
 		if inv.Role.Privileged() && !cmd.MayManagePrivileged {
 			return decision{}, domain.ErrForbidden
+		}
+		if err := h.checkInvitation(ctx, cmd.Precondition, inv, now); err != nil {
+			return decision{}, err
 		}
 		slot, slotID, slotSeq, err := h.invitee(ctx, cmd.OrganizationID, inv.Email, inv.EmailHMAC)
 		if err != nil {

@@ -21,6 +21,7 @@ const (
 	CodeInvalidParameter          Code = "root.invalid_parameter"
 	CodeForbidden                 Code = "root.forbidden"
 	CodeIdempotencyKeyReused      Code = "root.idempotency_key_reused"
+	CodePreconditionFailed        Code = "root.precondition_failed"
 )
 
 // Error is a rule violation that the caller can act on.
@@ -62,6 +63,7 @@ var (
 	ErrMemberNotFound            = &Error{Code: CodeMemberNotFound, Message: "The user is not a member of the organization.", Fields: []string{"user_id"}}
 	ErrForbidden                 = &Error{Code: CodeForbidden, Message: "The token lacks the permission for this organization."}
 	ErrIdempotencyKeyReused      = &Error{Code: CodeIdempotencyKeyReused, Message: "This Idempotency-Key was used with a different request."}
+	ErrPreconditionFailed        = &Error{Code: CodePreconditionFailed, Message: "The resource is not in the state If-Match or If-None-Match names (its ETag changed); nothing was changed. Read it again and decide again."}
 	ErrInvalidOrganizationID     = &Error{Code: CodeInvalidParameter, Fields: []string{"organization_id"},
 		Message: "organization_id must match ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$ and not be a word the routes use in its place (" + strings.Join(ReservedOrganizationIDs, ", ") + ")."}
 	ErrInvalidName = &Error{Code: CodeInvalidParameter, Fields: []string{"name"},

@@ -156,6 +156,24 @@ func TestProjectRacingReplicas(t *testing.T) {
 	}
 }
 
+// The organization's version counts its events, whether they come one by
+// one or renamed several times in one batch: it makes the ETag.
+func TestOrganizationVersionCountsItsEvents(t *testing.T) {
+	events := history(t) // registered, renamed 6 times
+	for name, batches := range map[string]int{"one by one": 1, "one batch": len(events)} {
+		store := projections.NewMemoryStore()
+		p := projections.NewProjector(store, projections.KeepSealed{}, quiet())
+		for i := 0; i < len(events); i += batches {
+			if _, err := p.Project(t.Context(), events[i:min(i+batches, len(events))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if o, _, _ := store.Organization(t.Context(), "acme"); o.Version != 7 || o.Name != "Acme 59" {
+			t.Errorf("%s: organization %+v; want version 7", name, o)
+		}
+	}
+}
+
 // wantNoErasedAddress checks that no read model answers an address history
 // erased, and that the erased invitations say so.
 func wantNoErasedAddress(t *testing.T, models map[string]any) {

@@ -120,13 +120,14 @@ type reader interface {
 func fill(ctx context.Context, reads reader, w *Write, e domain.Event) error {
 	switch d := e.Data.(type) {
 	case domain.OrganizationRegistered:
-		w.Organization = &Organization{ID: d.OrganizationID, Name: d.Name, CreatedAt: e.Time}
+		w.Organization = &Organization{ID: d.OrganizationID, Name: d.Name, CreatedAt: e.Time, Version: 1}
 	case domain.OrganizationRenamed:
 		org, _, err := reads.Organization(ctx, d.OrganizationID)
 		if err != nil {
 			return err
 		}
 		org.ID, org.Name = d.OrganizationID, d.Name
+		org.Version++
 		w.Organization = &org
 	case domain.InvitationCreated:
 		inv := Invitation{Position: w.Position}

@@ -8,11 +8,14 @@ import (
 	"github.com/invitesvc/invitesvc/domain"
 )
 
-// Organization is the read model of an organization.
+// Organization is the read model of an organization. Version is the
+// aggregate's (domain.Organization's), for its ETag; a record stored before
+// it was kept has 0 until rebuilt.
 type Organization struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	Version   int       `json:"version"`
 }
 
 // Invitation is the read model of an invitation: its domain state and the

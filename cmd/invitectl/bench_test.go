@@ -130,7 +130,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkVerifyReadStore(b *testing.B) {
 	url, events := benchStream(b)
 	rs := newReadStore(b)
-	if err := run(append([]string{"rebuild", "--nats-url", url}, rs.flags()...), io.Discard, io.Discard); err != nil {
+	if err := run(append([]string{"rebuild", "--nats-url", url, "--allow-empty"}, rs.flags()...), io.Discard, io.Discard); err != nil {
 		b.Fatal(err)
 	}
 	measure(b, events, rs, append([]string{"verify", "--nats-url", url}, rs.flags()...)...)
@@ -141,5 +141,5 @@ func BenchmarkVerifyReadStore(b *testing.B) {
 func BenchmarkRebuild(b *testing.B) {
 	url, events := benchStream(b)
 	rs := newReadStore(b)
-	measure(b, events, rs, append([]string{"rebuild", "--nats-url", url}, rs.flags()...)...)
+	measure(b, events, rs, append([]string{"rebuild", "--nats-url", url, "--allow-empty"}, rs.flags()...)...)
 }

@@ -18,7 +18,7 @@ import (
 // serviceSecret is startService's JWT secret.
 const serviceSecret = "0123456789abcdef0123456789abcdef-invitectl"
 
-func mint(t *testing.T, sub, email string, perms map[string][]string) string {
+func serviceToken(t *testing.T, sub, email string, perms map[string][]string) string {
 	t.Helper()
 	tok, err := auth.Mint([]byte(serviceSecret), auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, Email: email, OrgPermissions: perms}, time.Hour)
 	if err != nil {
@@ -58,7 +58,7 @@ func TestErase(t *testing.T) {
 	rs := newReadStore(t)
 	srv := httptest.NewServer(startService(t, f, rs).Handler)
 	t.Cleanup(srv.Close)
-	operator := mint(t, "operator", "", map[string][]string{auth.AnyOrganization: {auth.PermOrgAdmin, auth.PermOrgUserInvite, auth.PermOrgRead}})
+	operator := serviceToken(t, "operator", "", map[string][]string{auth.AnyOrganization: {auth.PermOrgAdmin, auth.PermOrgUserInvite, auth.PermOrgRead}})
 	const address = "ada@example.com"
 	invitation := map[string]string{}
 	for _, org := range []string{"acme", "globex"} {
@@ -66,7 +66,7 @@ func TestErase(t *testing.T) {
 		invs := call(t, srv, "POST", "/"+org+"/invitations", operator, map[string]any{"emails": []string{"Ada@Example.com", "bob@example.com"}}, http.StatusCreated)
 		invitation[org] = invs["invitations"].([]any)[0].(map[string]any)["id"].(string)
 	}
-	call(t, srv, "POST", "/acme/invitations/"+invitation["acme"]+"/accept", mint(t, "user-ada", address, nil), nil, http.StatusOK)
+	call(t, srv, "POST", "/acme/invitations/"+invitation["acme"]+"/accept", serviceToken(t, "user-ada", address, nil), nil, http.StatusOK)
 
 	out := f.run(t, "erase", "--email", "ADA@example.com", "--url", srv.URL, "--token", operator)
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -37,8 +37,8 @@ type fixture struct {
 	// service's key store over it.
 	kekFile  string
 	personal *keystore.Store
-	last               map[domain.StreamID]domain.Position
-	written            []domain.Event // by sequence - 1
+	last     map[domain.StreamID]domain.Position
+	written  []domain.Event // by sequence - 1
 }
 
 // newFixture starts the server and makes the stream as the service does,

@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/invitesvc/invitesvc/transport/auth"
 )
 
 func main() {
@@ -18,10 +21,11 @@ func main() {
 	}
 }
 
-const usage = `Usage: invitectl <command> [flags]
+var usage = fmt.Sprintf(`Usage: invitectl <command> [flags]
 
 Commands:
-  token     mint a signed test token (HS256)
+  token     mint a token (HS256) from the service's secret: --secret-file FILE --sub USER
+            --perm ORG=PERM,... (%s)
   events    print the stream's events, filtered by organization, invitation, type, time or sequence
   history   ORG INVITATION: an invitation's events, each with the invitation's state after it
   state     ORG [--at TIME|SEQUENCE]: an organization as it was at a time or stream sequence
@@ -34,14 +38,16 @@ Commands:
             service's API (--url, --token with org.admin everywhere)
 
 Every command but token reads the stream INVITATIONS from --nats-url (default
-$INVITESVC_NATS_URL) with ephemeral consumers and writes nothing to NATS; only rebuild
-writes, to Redis, and erase asks the service to. With --key-encryption-key-file (the
-service's) they show email addresses, else [sealed]; erased ones show as [erased]. events, history, state and stats print JSON (one object a line) when
+$INVITECTL_NATS_URL, else $INVITESVC_NATS_URL) with ephemeral consumers and writes
+nothing to NATS; only rebuild writes, to Redis, and erase asks the service to. verify and
+rebuild refuse a Redis with no read models under the prefix unless --allow-empty. With
+--key-encryption-key-file (the service's) they show email addresses, else [sealed]; erased
+ones show as [erased]. events, history, state and stats print JSON (one object a line) when
 stdout is not a terminal or with --json, an aligned table otherwise; verify prints one
 problem a line. See docs/invitectl.md.
 
 Run "invitectl <command> --help" for the flags of a command.
-`
+`, strings.Join(auth.Permissions, ", "))
 
 // streamCommands read the stream; they stop on SIGINT or SIGTERM.
 var streamCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{

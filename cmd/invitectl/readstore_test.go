@@ -98,3 +98,39 @@ func wantLines(t *testing.T, out string, want ...string) {
 		t.Errorf("printed:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestEmptyRedisIsRefused: verify and rebuild pointed at a Redis with no
+// read models under the prefix (a fresh redis-server, here) say so and
+// fail, writing nothing, unless --allow-empty; after a rebuild with it,
+// the Redis holds them and verify passes.
+func TestEmptyRedisIsRefused(t *testing.T) {
+	f := newFixture(t)
+	f.append(t, domain.OrganizationRegistered{OrganizationID: "acme", Name: "Acme Corp", Actor: "admin"})
+	url, _ := testkit.StartRedisServer(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	defer client.Close()
+	for _, cmd := range []string{"verify", "rebuild"} {
+		out, err := f.try(cmd, "--redis-url", url)
+		if err == nil || !strings.Contains(err.Error(), `no read models under the prefix "invitesvc:" in Redis at `+opts.Addr+" db 0") ||
+			!strings.Contains(err.Error(), "--allow-empty") || out != "" {
+			t.Errorf("%s of an empty Redis: %v (printed %q)", cmd, err, out)
+		}
+		if n := client.DBSize(t.Context()).Val(); n != 0 {
+			t.Errorf("%s refused, but %d keys were written", cmd, n)
+		}
+	}
+	if out, err := f.try("rebuild", "--redis-url", url, "--allow-empty"); err != nil || !strings.Contains(out, "generation 1 is live") {
+		t.Fatalf("rebuild --allow-empty: %q, %v", out, err)
+	}
+	if out, err := f.try("verify", "--redis-url", url); err != nil || out != "" {
+		t.Fatalf("verify after the rebuild: %q, %v", out, err)
+	}
+	// Read models under another prefix are not the prefix's.
+	if _, err := f.try("verify", "--redis-url", url, "--redis-prefix", "other:"); err == nil || !strings.Contains(err.Error(), `under the prefix "other:"`) {
+		t.Errorf("verify under a prefix with nothing: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ func rebuildCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer fastGC()()
 	if rf.url == "" {
-		return errors.New("give --redis-url or set INVITESVC_REDIS_URL")
+		return errors.New("give --redis-url or set INVITECTL_REDIS_URL")
 	}
 	r, err := c.open(ctx)
 	if err != nil {
@@ -38,6 +38,9 @@ func rebuildCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer client.Close()
+	if err := rf.requireReadModels(ctx, client); err != nil {
+		return err
+	}
 	rb, err := redisstore.BeginRebuild(ctx, client, rf.prefix)
 	if err != nil {
 		return err

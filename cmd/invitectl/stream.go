@@ -30,6 +30,17 @@ type common struct {
 	previousKEKFiles []string
 }
 
+// env is the default of a setting invitectl shares with the service:
+// INVITECTL_<name>, else the service's INVITESVC_<name>. invitectl's own
+// prefix keeps a value exported for it from the service: INVITESVC_NATS_URL
+// exported for invitectl would make the service leave its embedded server.
+func env(name string) string {
+	if v, ok := os.LookupEnv("INVITECTL_" + name); ok {
+		return v
+	}
+	return os.Getenv("INVITESVC_" + name)
+}
+
 // newFlags makes the flag set of a stream command that prints records, with
 // the common flags.
 func newFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
@@ -47,11 +58,11 @@ func newNATSFlags(synopsis string, stderr io.Writer) (*flag.FlagSet, *common) {
 		fs.PrintDefaults()
 	}
 	c := &common{}
-	fs.StringVar(&c.natsURL, "nats-url", os.Getenv("INVITESVC_NATS_URL"), "NATS server holding the stream (default $INVITESVC_NATS_URL)")
+	fs.StringVar(&c.natsURL, "nats-url", env("NATS_URL"), "NATS server holding the stream (default $INVITECTL_NATS_URL, else $INVITESVC_NATS_URL)")
 	fs.StringVar(&c.creds.NKeyFile, "nats-nkey", os.Getenv("INVITECTL_NATS_NKEY"), "nkey seed file of an auditor user, e.g. <data-dir>/nats/auditor.nk (default $INVITECTL_NATS_NKEY)")
 	fs.StringVar(&c.creds.CredsFile, "nats-creds", os.Getenv("INVITECTL_NATS_CREDS"), "JWT creds file of an auditor user, instead of --nats-nkey (default $INVITECTL_NATS_CREDS)")
-	fs.StringVar(&c.kekFile, "key-encryption-key-file", os.Getenv("INVITECTL_KEY_ENCRYPTION_KEY_FILE"),
-		"the service's key-encryption key, to open the email addresses of events, e.g. <data-dir>/key-encryption-key (default $INVITECTL_KEY_ENCRYPTION_KEY_FILE); without it they show as [sealed]")
+	fs.StringVar(&c.kekFile, "key-encryption-key-file", env("KEY_ENCRYPTION_KEY_FILE"),
+		"the service's key-encryption key, to open the email addresses of events, e.g. <data-dir>/key-encryption-key (default $INVITECTL_KEY_ENCRYPTION_KEY_FILE, else $INVITESVC_KEY_ENCRYPTION_KEY_FILE); without it they show as [sealed]")
 	fs.Func("previous-key-encryption-key-file", "a key-encryption key rotated out that may still wrap keys (repeatable)", func(v string) error {
 		c.previousKEKFiles = append(c.previousKEKFiles, v)
 		return nil
@@ -114,7 +125,7 @@ type reader struct {
 
 func (c *common) open(ctx context.Context) (*reader, error) {
 	if c.natsURL == "" {
-		return nil, errors.New("give --nats-url or set INVITESVC_NATS_URL")
+		return nil, errors.New("give --nats-url or set INVITECTL_NATS_URL")
 	}
 	opts, err := c.creds.Options()
 	if err != nil {

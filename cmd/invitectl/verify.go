@@ -50,6 +50,9 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		defer client.Close()
+		if err := rf.requireReadModels(ctx, client); err != nil {
+			return err
+		}
 		if sc, err = newStoreCheck(ctx, client, rf.prefix, personal, out); err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/invitesvc/invitesvc/internal/service"
 	"github.com/invitesvc/invitesvc/transport/auth"
 	"github.com/invitesvc/invitesvc/transport/eventstore"
+	"github.com/invitesvc/invitesvc/transport/httpapi"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,12 +42,63 @@ type settings struct {
 	httpAddr       string
 	logLevel       string
 	trustedProxies string
+	jwtSecretFile  string
 	service.Config
+	// fromEnv names the environment variable each setting not given as a
+	// flag came from, for the messages about it.
+	fromEnv map[string]string
 }
 
 // parse reads flags, each of which may also come from INVITESVC_<NAME>.
 func parse(args []string, stderr io.Writer) (settings, error) {
-	s := settings{Config: service.DefaultConfig()}
+	s := settings{Config: service.DefaultConfig(), fromEnv: map[string]string{}}
+	fs := flags(&s, stderr)
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "INVITESVC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			s.fromEnv[f.Name] = env
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+	if s.jwtSecretFile != "" {
+		if s.JWTSecret != "" {
+			return s, fmt.Errorf("give %s or %s, not both", s.name("jwt-secret"), s.name("jwt-secret-file"))
+		}
+		secret, err := auth.ReadSecretFile(s.jwtSecretFile)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", s.name("jwt-secret-file"), err)
+		}
+		s.JWTSecret = string(secret)
+	}
+	if err := s.validate(); err != nil {
+		return s, err
+	}
+	for _, cidr := range splitList(s.trustedProxies) {
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, prefix)
+	}
+	return s, nil
+}
+
+// flags is the service's flag set, each flag setting its field of s.
+func flags(s *settings, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("invitesvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&s.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address")
@@ -62,6 +113,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.RedisURL, "redis-url", "", "Redis for the read models (e.g. redis://127.0.0.1:6379/0); empty keeps them in memory, rebuilt from the stream at start")
 	fs.StringVar(&s.RedisPrefix, "redis-prefix", s.RedisPrefix, "prefix of every Redis key")
 	fs.StringVar(&s.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes); with no key configured the service runs in dev mode")
+	fs.StringVar(&s.jwtSecretFile, "jwt-secret-file", "", "read the HS256 secret from this file (one trailing newline is dropped), instead of --jwt-secret; invitectl token --secret-file mints tokens from the same file")
 	fs.StringVar(&s.JWKSFile, "jwks-file", "", "JWKS file with the public keys for RS256/ES256/EdDSA")
 	fs.StringVar(&s.JWKSURL, "jwks-url", "", "JWKS URL with the public keys for RS256/ES256/EdDSA")
 	fs.StringVar(&s.JWTIssuer, "jwt-issuer", "", "required iss claim, when set")
@@ -71,7 +123,16 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 	fs.IntVar(&s.InvitationsPerHour, "invitations-per-org-per-hour", s.InvitationsPerHour, "invitations one organization may create per hour (per replica), then 429")
 	fs.IntVar(&s.EventCacheSize, "event-cache-size", s.EventCacheSize, "aggregates whose events the event store keeps in memory, about 1.6 KB each (-1: none, every command reads the stream)")
 	fs.StringVar(&s.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (e.g. 10.0.0.0/8)")
-	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this URL (e.g. http://127.0.0.1:4318); empty: no tracing")
+	fs.Func("cors-origins", "comma-separated origins whose pages may call the API from a browser, exactly as browsers send them (e.g. https://console.example.com); empty: none", func(v string) error {
+		s.CORSOrigins = splitList(v)
+		for _, origin := range s.CORSOrigins {
+			if err := httpapi.CheckOrigin(origin); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&s.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: traces go to its path + /v1/traces (e.g. http://127.0.0.1:4318); empty: no tracing")
 	fs.StringVar(&s.SigningKey, "signing-key", "", "PEM file of the Ed25519 private key events are signed with (PKCS#8); empty keeps a key pair in <data-dir>/signing")
 	fs.Func("verify-keys", "comma-separated PEM files of further public keys events are verified against (keys signed with before a rotation, other replicas')", func(v string) error {
 		s.VerifyKeys = append(s.VerifyKeys, splitList(v)...)
@@ -100,37 +161,7 @@ func parse(args []string, stderr io.Writer) (settings, error) {
 			"variable: --http-addr is INVITESVC_HTTP_ADDR, and so on. Flags win.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return s, err
-	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "INVITESVC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return s, err
-	}
-	if err := s.validate(); err != nil {
-		return s, err
-	}
-	for _, cidr := range splitList(s.trustedProxies) {
-		prefix, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			return s, fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
-		}
-		s.TrustedProxies = append(s.TrustedProxies, prefix)
-	}
-	return s, nil
+	return fs
 }
 
 // splitList is the items of a comma-separated flag value, trimmed.
@@ -144,6 +175,16 @@ func splitList(v string) []string {
 	return items
 }
 
+// name is how a message names a setting: its flag, and the environment
+// variable it came from, if it did: a variable exported for another
+// program (invitectl) is otherwise hard to find.
+func (s settings) name(flag string) string {
+	if env, ok := s.fromEnv[flag]; ok {
+		return fmt.Sprintf("--%s (set by %s)", flag, env)
+	}
+	return "--" + flag
+}
+
 func (s settings) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(s.httpAddr); err != nil {
@@ -154,11 +195,18 @@ func (s settings) validate() error {
 			errs = append(errs, fmt.Errorf("--nats-listen %q is not host:port", s.NATSListen))
 		}
 		if s.NATSURL != "" {
-			errs = append(errs, errors.New("--nats-listen exposes the embedded server; it cannot be used with --nats-url"))
+			hint := ""
+			if s.fromEnv["nats-url"] != "" {
+				hint = "; invitectl reads INVITECTL_NATS_URL, which the service does not"
+			}
+			errs = append(errs, fmt.Errorf("%s exposes the embedded server; it cannot be used with %s%s", s.name("nats-listen"), s.name("nats-url"), hint))
 		}
 	}
 	if s.NATSNKeyFile != "" && s.NATSCredsFile != "" {
 		errs = append(errs, errors.New("give --nats-nkey or --nats-creds, not both"))
+	}
+	if s.NATSURL == "" && s.Replicas > 1 {
+		errs = append(errs, fmt.Errorf("%s %d needs a NATS cluster (--nats-url): the embedded server is a single node and keeps one copy of the stream", s.name("stream-replicas"), s.Replicas))
 	}
 	if s.NATSURL == "" && (s.NATSNKeyFile != "" || s.NATSCredsFile != "") {
 		errs = append(errs, errors.New("--nats-nkey and --nats-creds are for --nats-url; the embedded server keeps its own credentials in <data-dir>/nats"))
@@ -176,8 +224,8 @@ func (s settings) validate() error {
 		errs = append(errs, errors.New("--failed-attempts-per-minute and --failed-attempts-burst must be positive"))
 	}
 	if s.OTLPEndpoint != "" {
-		if u, err := url.Parse(s.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--otlp-endpoint %q: want a URL such as http://127.0.0.1:4318", s.OTLPEndpoint))
+		if _, err := service.TracesURL(s.OTLPEndpoint); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	var lvl slog.Level
@@ -197,10 +245,16 @@ func run(args []string, stderr io.Writer) error {
 	}
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(s.logLevel))
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	logger := newLogger(stderr, lvl)
 	s.Logger = logger
 	s.Version = version
 
+	// The address first: taken, it is said before anything starts.
+	listener, err := net.Listen("tcp", s.httpAddr)
+	if err != nil {
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	defer listener.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -211,17 +265,13 @@ func run(args []string, stderr io.Writer) error {
 	}
 	defer svc.Close()
 	if svc.DevSecret != nil {
-		announceDevMode(stderr, svc.DevSecret, s.httpAddr)
+		announceDevMode(stderr, svc.DevSecret, svc.DevSecretFile, reachable(listener.Addr()))
 	}
 	if svc.NATSUsers != nil && s.NATSListen != "" {
 		announceNATSUsers(stderr, svc.NATSUsers, s.NATSListen)
 	}
 
 	srv := service.NewHTTPServer(svc.Handler)
-	listener, err := net.Listen("tcp", s.httpAddr)
-	if err != nil {
-		return err
-	}
 	logger.Info("invitesvc listening", "addr", listener.Addr().String(), "version", version,
 		"nats", orDefault(s.NATSURL, "embedded"), "read_store", orDefault(redactedURL(s.RedisURL), "memory"))
 	served := make(chan error, 1)
@@ -258,32 +308,63 @@ func redactedURL(raw string) string {
 	return raw
 }
 
+// newLogger writes JSON lines. Durations are logged as milliseconds, the
+// unit in the key ("took" becomes "took_ms": 31.2), whoever logs them (the
+// service, watermill): slog would write nanoseconds under the bare key.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				return slog.Float64(a.Key+"_ms", float64(a.Value.Duration().Microseconds())/1000)
+			}
+			return a
+		}}))
+}
+
+// reachable is the address a client on this machine dials for addr: an
+// unspecified host (0.0.0.0, or :: as Go listens on ":8080") takes
+// connections to 127.0.0.1 too.
+func reachable(addr net.Addr) string {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return addr.String()
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port()).String()
+}
+
 // announceDevMode says loudly that tokens are signed with a local secret,
-// and hands the user a token to start with.
-func announceDevMode(w io.Writer, secret []byte, addr string) {
+// hands the user a token to start with and a first request that works on
+// a fresh store.
+func announceDevMode(w io.Writer, secret []byte, secretFile, addr string) {
 	token, err := auth.Mint(secret, auth.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: "dev-admin"},
 		Email:            "dev-admin@example.com",
-		OrgPermissions:   map[string][]string{"*": {auth.PermOrgRead, auth.PermOrgUserRead, auth.PermOrgUserInvite, auth.PermOrgAdmin}},
+		OrgPermissions:   map[string][]string{auth.AnyOrganization: auth.Permissions},
 	}, 24*time.Hour)
 	if err != nil {
 		token = "(could not mint: " + err.Error() + ")"
 	}
 	fmt.Fprintf(w, `
 ################################################################################
-#  DEV MODE: no --jwt-secret, --jwks-file or --jwks-url was given.             #
-#  Tokens are signed with a random secret kept in <data-dir>/dev-jwt-secret.   #
-#  Never run like this in production.                                          #
+#  DEV MODE: no --jwt-secret, --jwt-secret-file, --jwks-file or --jwks-url was given.
+#  Tokens are signed with a random secret kept in %[2]s
+#  Never run like this in production.
 ################################################################################
 An admin token for every organization (24 h):
 
-  export ADMIN_TOKEN=%s
+  export ADMIN_TOKEN=%[1]s
 
-Mint others with:  go run ./cmd/invitectl token --secret-file ./data/dev-jwt-secret \
-                     --sub user-42 --email ada@example.com
-Try:  curl -H "Authorization: Bearer $ADMIN_TOKEN" http://%s/api/v1/organizations/acme
+Register a first organization (201; 200 when run again):
 
-`, token, addr)
+  curl -X PUT -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"name": "Acme Corp"}' http://%[3]s/api/v1/organizations/acme
+
+Mint other tokens (permissions: %[4]s):
+
+  go run ./cmd/invitectl token --secret-file %[2]s \
+    --sub user-42 --email ada@example.com --perm acme=org.read,org.user.invite
+
+`, token, secretFile, addr, strings.Join(auth.Permissions, ", "))
 }
 
 // announceNATSUsers tells how to reach the embedded server on --nats-listen:

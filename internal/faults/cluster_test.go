@@ -29,7 +29,7 @@ import (
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(freeAddr(t))
+	_, port, _ := net.SplitHostPort(testkit.FreeAddr(t))
 	n, _ := strconv.Atoi(port)
 	return n
 }
@@ -97,11 +97,11 @@ func TestStreamLeaderKilledUnderLoad(t *testing.T) {
 	redisURL := testkit.Redis(t)
 	var replicas []*httptest.Server
 	// The replicas sign with one key, so that each verifies the other's events.
-	signingKey := testkit.KeyFile(t)
+	signingKey, kek := testkit.KeyFile(t), testkit.KEKFile(t) // one of each for both replicas
 	keys := testkit.KeysIn(t, filepath.Dir(signingKey))
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		svc, err := service.Start(ctx, service.Config{NATSURL: natsURL, Replicas: 3, RedisURL: redisURL, RedisPrefix: "cluster:", SigningKey: signingKey,
+		svc, err := service.Start(ctx, service.Config{NATSURL: natsURL, Replicas: 3, RedisURL: redisURL, RedisPrefix: "cluster:", SigningKey: signingKey, KEKFile: kek,
 			JWTSecret: string(secret), FailuresPerMinute: 1e6, FailureBurst: 1e6, InvitationsPerHour: 1e6,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		cancel()

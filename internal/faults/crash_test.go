@@ -129,7 +129,7 @@ func TestKillDuringLoad(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	redisURL := testkit.Redis(t)
-	natsAddr := freeAddr(t)
+	natsAddr := testkit.FreeAddr(t)
 	args := []string{"--data-dir", dataDir, "--redis-url", redisURL, "--redis-prefix", "crash:", "--nats-listen", natsAddr}
 	svc := startService(t, args...)
 	expectStatus(t, http.StatusCreated, svc.url, "PUT", api+"/acme", token(t, "admin", "", admin), map[string]any{"name": "Acme"})
@@ -238,8 +238,10 @@ func checkInvariants(t *testing.T, natsURL string, creds eventstore.Credentials,
 	pending := map[string]int{}
 	for _, inv := range invitations {
 		if inv.StatusAt(time.Now()) == domain.StatusPending {
-			if pending[inv.Email]++; pending[inv.Email] > 1 {
-				t.Fatalf("two pending invitations for %s", inv.Email)
+			// Read as the auditor, without the key-encryption key: the
+			// keyed identifier stands for the sealed address.
+			if pending[inv.EmailHMAC]++; inv.EmailHMAC == "" || pending[inv.EmailHMAC] > 1 {
+				t.Fatalf("two pending invitations for %q, or one without its keyed identifier", inv.EmailHMAC)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,16 +45,6 @@ func invitesvcBinary(t *testing.T) string {
 	return binary
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 var secret = []byte("fault-suite-secret-0123456789abcdef")
 
 func token(t *testing.T, sub, email string, perms map[string][]string) string {
@@ -78,7 +67,7 @@ type process struct {
 // startService runs invitesvc with args and waits until it is ready.
 func startService(t *testing.T, args ...string) *process {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	s := &process{url: "http://" + addr, output: &testkit.Buffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(invitesvcBinary(t), append([]string{"--http-addr", addr, "--jwt-secret", string(secret),
 		"--failed-attempts-burst", "100000", "--failed-attempts-per-minute", "100000", "--invitations-per-org-per-hour", "1000000"}, args...)...)

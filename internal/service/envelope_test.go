@@ -25,14 +25,7 @@ import (
 func TestEveryErrorHasTheEnvelope(t *testing.T) {
 	s := startStack(t, "")
 	s.register("acme")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := service.NewHTTPServer(s.svc.Handler)
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Shutdown(t.Context()) })
-	addr := l.Addr().String()
+	addr := s.serveTCP()
 	auth := "Authorization: Bearer " + s.admin + "\r\n"
 	big := strings.Repeat("a", http.DefaultMaxHeaderBytes+8<<10) // net/http allows 4 KiB over the limit
 
@@ -106,6 +99,20 @@ func TestEveryErrorHasTheEnvelope(t *testing.T) {
 			t.Fatalf("answered %d (close %v) %s", res.StatusCode, res.Close, body)
 		}
 	}
+}
+
+// serveTCP serves the stack as cmd/invitesvc does (service.NewHTTPServer,
+// with its listener) on a free port, until the test ends: its address.
+func (s *stack) serveTCP() string {
+	s.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	srv := service.NewHTTPServer(s.svc.Handler)
+	go func() { _ = srv.Serve(l) }()
+	s.t.Cleanup(func() { _ = srv.Shutdown(s.t.Context()) })
+	return l.Addr().String()
 }
 
 // exchangeRaw writes request on a new connection and reads one answer.

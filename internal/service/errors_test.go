@@ -78,6 +78,9 @@ func TestErrorRows(t *testing.T) {
 			{"no permission", "GET", api + "/acme", s.invitee("u", "u@example.com"), nil, nil, 403, "root.forbidden", nil},
 			{"no route", "GET", "/api/v1/nothing", s.admin, nil, nil, 404, "root.not_found", nil},
 			{"method", "PATCH", api + "/acme", s.admin, nil, nil, 405, "root.method_not_allowed", nil},
+			{"preflight from an origin not allowed", "OPTIONS", api + "/acme", "", nil, []string{"Origin", "https://console.example.com", "Access-Control-Request-Method", "PUT"}, 403, "root.forbidden", nil},
+			{"If-Match another state", "PUT", api + "/acme", s.admin, map[string]any{"name": "Other"}, []string{"If-Match", `"v9"`}, 412, "root.precondition_failed", nil},
+			{"If-Match not entity-tags", "DELETE", inv(carol, ""), s.admin, nil, []string{"If-Match", "v1"}, 400, "root.invalid_parameter", []string{"If-Match"}},
 			{"too large", "PUT", api + "/acme", s.admin, `{"name": "` + strings.Repeat("a", 1<<20) + `"}`, nil, 413, "root.request_too_large", nil},
 			{"media type", "PUT", api + "/acme", s.admin, `{"name": "x"}`, []string{"Content-Type", "text/plain"}, 415, "root.unsupported_media_type", nil},
 			{"unregistered organization", "GET", api + "/nope/invitations", s.token("a", "", map[string][]string{"nope": {"org.read", "org.user.read"}}), nil, nil, 404, "organization.not_found", nil},
@@ -109,7 +112,7 @@ func TestErrorRows(t *testing.T) {
 				if row.status == 401 && r.header.Get("WWW-Authenticate") == "" {
 					t.Error("401 without WWW-Authenticate")
 				}
-				if row.status == 405 && r.header.Get("Allow") != "GET, PUT" {
+				if row.status == 405 && r.header.Get("Allow") != "GET, HEAD, PUT" {
 					t.Errorf("Allow %q", r.header.Get("Allow"))
 				}
 			})

@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -106,6 +108,24 @@ func validateExchange(method, url string, reqHeader http.Header, sent []byte, st
 	if len(sent) == 0 {
 		req.Body, req.ContentLength = http.NoBody, 0
 	}
+	if method == http.MethodOptions && reqHeader.Get("Access-Control-Request-Method") != "" {
+		// CORS preflights: info.description and two components say them.
+		response := map[int]string{http.StatusNoContent: "CorsPreflight", http.StatusForbidden: "CorsPreflightRefused",
+			http.StatusNotFound: "RouteNotFound", http.StatusMethodNotAllowed: "MethodNotAllowed"}[status]
+		if response == "" {
+			return fmt.Errorf("a preflight answers 204, 403, 404 or 405, not %d", status)
+		}
+		return c.validateAs(req, response, status, status, header, body)
+	}
+	// HEAD is GET without the body (info.description): its status and
+	// headers are GET's.
+	head := method == http.MethodHead
+	if head {
+		if len(body) > 0 {
+			return fmt.Errorf("HEAD answered a body: %q", body)
+		}
+		req.Method = http.MethodGet
+	}
 
 	route, params, err := c.router.FindRoute(req)
 	switch {
@@ -125,7 +145,13 @@ func validateExchange(method, url string, reqHeader http.Header, sent []byte, st
 		return fmt.Errorf("find route: %w", err)
 	}
 
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: validationOptions}
+	options := validationOptions
+	if head {
+		o := *validationOptions
+		o.ExcludeResponseBody = true
+		options = &o
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options}
 	if status >= 200 && status < 300 {
 		// The code accepted this request: the document must accept it too.
 		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
@@ -153,7 +179,7 @@ func (c *contract) validateAs(req *http.Request, response string, wantStatus, st
 }
 
 func validateResponse(in *openapi3filter.RequestValidationInput, op *openapi3.Operation, status int, header http.Header, body []byte) error {
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: validationOptions}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: in.Options}
 	out.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		return shorten(err)
@@ -179,10 +205,14 @@ func (c *contract) documentedMethods(req *http.Request) string {
 	return ""
 }
 
+// allowOf is the methods of a path: the documented ones, and HEAD with GET.
 func allowOf(item *openapi3.PathItem) string {
 	var methods []string
 	for m := range item.Operations() {
 		methods = append(methods, m)
+	}
+	if item.Get != nil {
+		methods = append(methods, http.MethodHead)
 	}
 	slices.Sort(methods)
 	return strings.Join(methods, ", ")
@@ -224,14 +254,19 @@ func TestOpenAPILint(t *testing.T) {
 		t.Error("openapi.json is not formatted with a 2-space indent; run: python3 -m json.tool --indent 2 --no-ensure-ascii openapi.json")
 	}
 
+	// Redocly's info-license: the license clients may use the API and its document under.
+	if l := doc.Info.License; l == nil || l.Name == "" || l.Identifier != "Apache-2.0" {
+		t.Errorf("info.license: want Apache-2.0 (identifier), the repository's LICENSE")
+	}
 	componentsUsed(t, doc, raw)
+	forGenerators(t, raw)
 	for _, path := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(path)
 		inAPI := len(item.Servers) == 0 // /api/v1, not the operations endpoints
 		for method, op := range item.Operations() {
 			where := method + " " + path
-			if op.OperationID == "" || op.Summary == "" || len(op.Tags) == 0 {
-				t.Errorf("%s: needs an operationId, a summary and a tag", where)
+			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) == 0 {
+				t.Errorf("%s: needs an operationId, a summary, a description and a tag", where)
 			}
 			secured := len(doc.Security) > 0 && (op.Security == nil || len(*op.Security) > 0)
 			if secured != (op.Responses.Value("401") != nil) || secured != (op.Responses.Value("403") != nil) {
@@ -266,8 +301,8 @@ func TestOpenAPILint(t *testing.T) {
 				if h := resp.Headers["X-Error-Codes"]; h == nil || !h.Value.Required {
 					t.Errorf("%s %s: every error carries X-Error-Codes (required)", where, status)
 				}
-				if mt := resp.Content.Get("application/json"); mt == nil || !refersTo(mt.Schema, "#/components/schemas/ErrorEnvelope") {
-					t.Errorf("%s %s: every error has the ErrorEnvelope body", where, status)
+				if mt := resp.Content.Get("application/json"); mt == nil || mt.Schema.Ref != "#/components/schemas/ErrorEnvelope" {
+					t.Errorf("%s %s: every error has the ErrorEnvelope body, a $ref to it (its codes may narrow it next to the $ref)", where, status)
 				}
 				need := map[string]string{"401": "WWW-Authenticate", "405": "Allow", "429": "Retry-After", "503": "Retry-After"}[status]
 				if h := resp.Headers[need]; need != "" && (h == nil || !h.Value.Required) {
@@ -281,26 +316,151 @@ func TestOpenAPILint(t *testing.T) {
 	}
 }
 
-// refersTo reports whether the schema is, or is all of, the component.
-func refersTo(s *openapi3.SchemaRef, ref string) bool {
-	if s == nil {
-		return false
+// forGenerators fails on the schema shapes that code generators get wrong
+// (oapi-codegen v2.8.2, openapi-typescript 7), which the document once used:
+// an allOf of a $ref next to properties of the schema's own (oapi-codegen
+// keeps one side), and unevaluatedProperties (both ignore it). A schema
+// that extends another is written out in full and closed with
+// additionalProperties: false; a $ref with keywords beside it (OpenAPI 3.1)
+// narrows without composing. An optional member has no default of its own:
+// openapi-typescript (--default-non-nullable, on by default) makes it
+// required, so a web console could not leave out role when creating.
+func forGenerators(t *testing.T, raw []byte) {
+	t.Helper()
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
 	}
-	if s.Ref == ref {
-		return true
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if _, ok := v["unevaluatedProperties"]; ok {
+				t.Errorf("%s: unevaluatedProperties, which generators ignore; close the schema with additionalProperties: false", at)
+			}
+			if members, ok := v["allOf"].([]any); ok {
+				refs := slices.ContainsFunc(members, func(m any) bool { _, ok := m.(map[string]any)["$ref"]; return ok })
+				_, props := v["properties"]
+				if refs && props {
+					t.Errorf("%s: allOf of a $ref next to properties, which oapi-codegen merges wrongly; write the schema out in full", at)
+				}
+			}
+			if props, ok := v["properties"].(map[string]any); ok {
+				required, _ := v["required"].([]any)
+				for _, name := range slices.Sorted(maps.Keys(props)) {
+					if _, ok := props[name].(map[string]any)["default"]; ok && !slices.Contains(required, any(name)) {
+						t.Errorf("%s/properties/%s: an optional member with a default, which openapi-typescript's types make required; say the default in its description", at, name)
+					}
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				walk(at+"/"+k, v[k])
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", at, i), child)
+			}
+		}
 	}
-	return s.Value != nil && slices.ContainsFunc(s.Value.AllOf, func(r *openapi3.SchemaRef) bool { return refersTo(r, ref) })
+	walk("#", doc)
+
+	// The invitation schemas are written out in full, each: they must stay
+	// Invitation and a token.
+	schemas := doc.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+	base := withoutDescription(schemas["Invitation"])
+	for name, tokenRequired := range map[string]bool{"InvitationWithToken": true, "CreatedInvitation": false} {
+		s := withoutDescription(schemas[name])
+		props, _ := s["properties"].(map[string]any)
+		required, _ := s["required"].([]any)
+		if props["token"] == nil || slices.Contains(required, any("token")) != tokenRequired {
+			t.Errorf("%s: needs the property token, required: %v", name, tokenRequired)
+			continue
+		}
+		delete(props, "token")
+		s["required"] = slices.DeleteFunc(required, func(r any) bool { return r == "token" })
+		if !reflect.DeepEqual(s, base) {
+			t.Errorf("%s differs from Invitation by more than its token: change them together", name)
+		}
+	}
+}
+
+// TestOpenAPISchemasKeepTheirRules checks that the schemas written out for
+// generators still say what the service promises, as the harness's
+// validation reads them: closed bodies, the invitation's rules by status,
+// and the codes each error response narrows the envelope to.
+func TestOpenAPISchemasKeepTheirRules(t *testing.T) {
+	c, err := theContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := func(name string) *openapi3.Schema { return c.doc.Components.Schemas[name].Value }
+	errorBody := func(response string) *openapi3.Schema {
+		return c.doc.Components.Responses[response].Value.Content.Get("application/json").Schema.Value
+	}
+	invitation := func(edit func(map[string]any)) map[string]any {
+		inv := map[string]any{
+			"id": "01936f3e-8a4c-7b2d-9e1f-0a1b2c3d4e5f", "organization": map[string]any{"id": "acme", "name": "Acme"},
+			"email": "ada@example.com", "role": "member", "status": "pending", "created_at": "2026-11-23T09:42:00Z",
+			"created_by": "admin-1", "expires_at": "2026-11-26T09:42:00Z", "expired": false, "version": 1.0,
+		}
+		edit(inv)
+		return inv
+	}
+	withToken := func(inv map[string]any) { inv["token"] = strings.Repeat("A", 43) }
+	envelope := func(code string) map[string]any {
+		return map[string]any{"errors": []any{map[string]any{"code": code, "message": "m"}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		schema *openapi3.Schema
+		value  map[string]any
+		valid  bool
+	}{
+		{"an invitation", schema("Invitation"), invitation(func(map[string]any) {}), true},
+		{"an invitation with a token", schema("Invitation"), invitation(withToken), false},
+		{"an invitation without email", schema("Invitation"), invitation(func(inv map[string]any) { delete(inv, "email") }), false},
+		{"an accepted invitation without accepted_at", schema("Invitation"), invitation(func(inv map[string]any) { inv["status"] = "accepted" }), false},
+		{"an expired invitation with expired false", schema("Invitation"), invitation(func(inv map[string]any) { inv["status"] = "expired" }), false},
+		{"a looked-up invitation", schema("InvitationWithToken"), invitation(withToken), true},
+		{"a looked-up invitation without its token", schema("InvitationWithToken"), invitation(func(map[string]any) {}), false},
+		{"a looked-up invitation with another field", schema("InvitationWithToken"), invitation(func(inv map[string]any) { withToken(inv); inv["secret"] = "x" }), false},
+		{"a created invitation", schema("CreatedInvitation"), invitation(withToken), true},
+		{"a replayed created invitation, without token", schema("CreatedInvitation"), invitation(func(map[string]any) {}), true},
+		{"a created invitation without id", schema("CreatedInvitation"), invitation(func(inv map[string]any) { withToken(inv); delete(inv, "id") }), false},
+		{"an event whose data is of another type", schema("Event"), map[string]any{"sequence": 1.0, "type": "invitation.cancelled", "time": "2026-11-23T09:42:00Z", "actor": "a",
+			"data": map[string]any{"organization_id": "acme", "name": "Acme", "actor": "a"}}, false},
+		{"a 404 of a missing invitation", errorBody("NotFound"), envelope("organization.invitation_not_found"), true},
+		{"a 404 with a 403's code", errorBody("NotFound"), envelope("root.forbidden"), false},
+		{"a 409 with a 400's code", errorBody("Conflict"), envelope("root.invalid_parameter"), false},
+		{"an error with another field", errorBody("Gone"), map[string]any{"errors": []any{map[string]any{"code": "organization.invitation_expired", "message": "m", "hint": "x"}}}, false},
+	} {
+		err := tc.schema.VisitJSON(tc.value, openapi3.EnableJSONSchema2020())
+		if valid := err == nil; valid != tc.valid {
+			t.Errorf("%s: valid %v, want %v (%v)", tc.name, valid, tc.valid, err)
+		}
+	}
+}
+
+// withoutDescription is a deep copy of a schema without its description.
+func withoutDescription(schema any) map[string]any {
+	var out map[string]any
+	b, _ := json.Marshal(schema)
+	_ = json.Unmarshal(b, &out)
+	delete(out, "description")
+	return out
 }
 
 var refPattern = regexp.MustCompile(`"\$ref":\s*"#/components/([A-Za-z]+)/([^"]+)"`)
 
 // componentsUsed fails on components nothing refers to (RouteNotFound and
 // MethodNotAllowed are used by the harness for unmatched requests,
+// CorsPreflight and CorsPreflightRefused for preflights,
 // UnreadableRequest and RequestHeadersTooLarge by TestEveryErrorHasTheEnvelope
 // for requests answered before routing).
 func componentsUsed(t *testing.T, doc *openapi3.T, raw []byte) {
 	t.Helper()
 	used := map[string]bool{"responses/RouteNotFound": true, "responses/MethodNotAllowed": true,
+		"responses/CorsPreflight": true, "responses/CorsPreflightRefused": true,
 		"responses/UnreadableRequest": true, "responses/RequestHeadersTooLarge": true, "securitySchemes/bearerAuth": len(doc.Security) > 0}
 	for _, m := range refPattern.FindAllSubmatch(raw, -1) {
 		used[string(m[1])+"/"+string(m[2])] = true

@@ -21,7 +21,7 @@ func (s *Service) openKeys(ctx context.Context) error {
 		return err
 	}
 	js := s.events.JetStream()
-	if err := keystore.EnsureBucket(ctx, js, s.cfg.Replicas); err != nil {
+	if err := eventstore.Ensure(ctx, js, keystore.StreamConfig(s.cfg.Replicas)); err != nil {
 		return err
 	}
 	if s.personal, err = keystore.Open(ctx, js, current, previous); err != nil {

@@ -55,6 +55,10 @@ type Config struct {
 	FailureBurst      int
 	// TrustedProxies are load balancers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins whose pages may call the API from a
+	// browser (README "HTTP conventions"), each as httpapi.CheckOrigin
+	// wants it; none by default.
+	CORSOrigins []string
 	// InvitationsPerHour bounds the invitations one organization creates
 	// per hour on one replica.
 	InvitationsPerHour int
@@ -133,8 +137,10 @@ func (c Config) withDefaults() Config {
 // Service is a running instance.
 type Service struct {
 	Handler http.Handler
-	// DevSecret is the HS256 secret of dev mode (no keys configured), else nil.
-	DevSecret []byte
+	// DevSecret is the HS256 secret of dev mode (no keys configured), else
+	// nil; DevSecretFile is the file that keeps it.
+	DevSecret     []byte
+	DevSecretFile string
 	// NATSUsers are the embedded server's users, nil with an external NATS.
 	NATSUsers *NATSUsers
 
@@ -173,6 +179,13 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}()
 	if cfg.OTLPEndpoint != "" {
 		if s.stopTracing, err = startTracing(ctx, cfg.OTLPEndpoint, cfg.Version); err != nil {
+			return nil, err
+		}
+	}
+	// The embedded server's data directory first: a wrong one is said at
+	// once, before anything is written into it.
+	if cfg.NATSURL == "" {
+		if s.unlock, err = datadir.Lock(cfg.DataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -229,6 +242,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
 		Webhooks:       hooks,
 		TrustedProxies: cfg.TrustedProxies,
+		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         cfg.Logger,
 		Metrics:        registry,
 		Now:            cfg.Now,
@@ -246,17 +260,23 @@ func (s *Service) connectNATS(ctx context.Context) error {
 	if s.cfg.NATSURL != "" {
 		s.nc, err = connectExternalNATS(s.cfg)
 	} else {
-		if s.unlock, err = datadir.Lock(s.cfg.DataDir); err == nil {
-			err = s.startEmbeddedNATS()
-		}
+		err = s.startEmbeddedNATS()
 	}
 	if err != nil {
+		return err
+	}
+	// Before the stream is made: a server too old would make it without
+	// the setting it does not know.
+	if err := checkServerVersion(s.nc.ConnectedUrlRedacted(), s.nc.ConnectedServerVersion()); err != nil {
 		return err
 	}
 	if s.events, err = eventstore.New(s.nc, s.keys, eventstore.WithBatchObserver(s.batches), eventstore.WithCache(s.cfg.EventCacheSize)); err != nil {
 		return err
 	}
-	return eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas)
+	if err := eventstore.EnsureStream(ctx, s.events.JetStream(), s.cfg.Replicas); err != nil {
+		return err
+	}
+	return checkAtomicPublish(ctx, s.events.JetStream(), s.nc.ConnectedServerVersion())
 }
 
 func (s *Service) openReadStore(ctx context.Context) error {
@@ -297,7 +317,7 @@ func (s *Service) startExpiry(expire *commands.ExpireInvitationHandler) {
 	deadlines := projections.NewDeadlines()
 	s.background.Go(func() {
 		err := eventstore.Follow(s.ctx, s.events.JetStream(), []string{"invitations.*.*.*"}, func(r domain.Recorded) { deadlines.Observe(r.Event) })
-		if err != nil {
+		if err != nil && s.ctx.Err() == nil {
 			s.cfg.Logger.Error("expiry: cannot follow invitation events", "error", err)
 		}
 	})
@@ -433,7 +453,11 @@ func (s *Service) verifier(ctx context.Context) (*auth.Verifier, error) {
 	if !errors.Is(err, auth.ErrNoKeys) {
 		return v, err
 	}
-	secret, err := devSecret(s.cfg.DataDir)
+	s.DevSecretFile = filepath.Join(s.cfg.DataDir, "dev-jwt-secret")
+	if abs, err := filepath.Abs(s.DevSecretFile); err == nil {
+		s.DevSecretFile = abs // the banner's commands then work from any directory
+	}
+	secret, err := devSecret(s.DevSecretFile)
 	if err != nil {
 		return nil, err
 	}
@@ -441,16 +465,17 @@ func (s *Service) verifier(ctx context.Context) (*auth.Verifier, error) {
 	return auth.NewVerifier(ctx, auth.Config{Secret: secret})
 }
 
-func devSecret(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "dev-jwt-secret")
-	if b, err := os.ReadFile(path); err == nil && len(b) >= auth.MinSecretBytes {
+// devSecret reads the secret kept in path as invitectl token reads it, or
+// makes one: text, so that it can also be pasted into --jwt-secret.
+func devSecret(path string) ([]byte, error) {
+	if b, err := auth.ReadSecretFile(path); err == nil {
 		return b, nil
 	}
-	_, secret := auth.NewDevVerifier()
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	secret := auth.NewSecretText()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, secret, 0o600); err != nil {
+	if err := os.WriteFile(path, append(secret, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("keep the dev secret: %w", err)
 	}
 	return secret, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/keystore"
 )
 
@@ -45,7 +46,7 @@ func KeyStoreWith(t testing.TB, nc *nats.Conn, kek *keystore.KEK, previous ...*k
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := keystore.EnsureBucket(ctx, js, 1); err != nil {
+	if err := eventstore.Ensure(ctx, js, keystore.StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := keystore.Open(ctx, js, kek, previous)

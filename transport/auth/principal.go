@@ -14,6 +14,10 @@ const (
 	PermOrgAdmin      = "org.admin"
 )
 
+// Permissions are every permission name the service checks, for tools that
+// grant them (invitectl token) and refuse a misspelt one.
+var Permissions = []string{PermOrgRead, PermOrgUserRead, PermOrgUserInvite, PermOrgAdmin}
+
 // AnyOrganization is the org_permissions key whose permissions apply to every
 // organization (service accounts).
 const AnyOrganization = "*"

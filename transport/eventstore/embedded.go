@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -62,13 +63,49 @@ func StartEmbedded(cfg EmbeddedConfig) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	go ns.Start()
+	// Start returns once JetStream is enabled and the listener is bound; it
+	// reports a store it cannot write or an address in use only to the
+	// logger, and then the server never gets ready.
+	startErr := &fatalLog{}
+	ns.SetLogger(startErr, false, false)
+	ns.Start()
+	if err := startErr.get(); err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats (store %s): %w", cfg.DataDir, err)
+	}
 	if !ns.ReadyForConnections(15 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("embedded nats: not ready after 15s (is the listen address free, the data dir writable?)")
+		return nil, errors.New("embedded nats: not ready after 15s")
 	}
 	return ns, nil
 }
+
+// fatalLog is the embedded server's logger: it keeps the first fatal error
+// and drops the rest, as the server's own logging is off.
+type fatalLog struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *fatalLog) Fatalf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = fmt.Errorf(format, v...)
+	}
+}
+
+func (l *fatalLog) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (*fatalLog) Noticef(string, ...any) {}
+func (*fatalLog) Warnf(string, ...any)   {}
+func (*fatalLog) Errorf(string, ...any)  {}
+func (*fatalLog) Debugf(string, ...any)  {}
+func (*fatalLog) Tracef(string, ...any)  {}
 
 // ConnectEmbedded opens an in-process connection to an embedded server;
 // opts present the user's credentials (Credentials.Options).

@@ -49,15 +49,21 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 // at once, a stream still electing its leader), so each attempt is bounded
 // and an unanswered one retried until ctx ends; any other error is final.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	return Ensure(ctx, js, StreamConfig(replicas))
+}
+
+// Ensure creates the stream cfg describes, or updates it to cfg, as
+// EnsureStream does INVITATIONS (the key bucket's stream too).
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.CreateOrUpdateStream(attempt, StreamConfig(replicas))
+		_, err := js.CreateOrUpdateStream(attempt, cfg)
 		cancel()
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
-			return fmt.Errorf("ensure stream %s: %w", StreamName, err)
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 }

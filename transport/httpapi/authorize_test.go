@@ -122,14 +122,14 @@ func TestInvalidOrganizationID(t *testing.T) {
 func TestMethodNotAllowedNamesTheAllowedOnes(t *testing.T) {
 	h := newHarness(t)
 	for path, allow := range map[string]string{
-		orgPath:                     "GET, PUT",
-		orgPath + "/invitations":    "GET, POST",
-		invitationPath:              "DELETE, GET",
-		orgPath + "/members":        "GET",
-		orgPath + "/members/user-1": "DELETE",
-		tokenPath:                   "GET",
+		orgPath:                     "GET, HEAD, PUT",
+		orgPath + "/invitations":    "GET, HEAD, POST",
+		invitationPath:              "DELETE, GET, HEAD",
+		orgPath + "/members":        "GET, HEAD",
+		orgPath + "/members/user-1": "DELETE, GET, HEAD",
+		tokenPath:                   "GET, HEAD",
 		tokenPath + "/_accept":      "POST",
-		"/api/v1/openapi.json":      "GET",
+		"/api/v1/openapi.json":      "GET, HEAD",
 		invitationPath + "/resend":  "POST",
 	} {
 		rec := h.serve(http.MethodPatch, path, bearer(t, auth.PermOrgAdmin), "")

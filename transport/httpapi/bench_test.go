@@ -88,7 +88,7 @@ func BenchmarkLookupHandler(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s := &server{Deps{Queries: projections.NewQueries(store, time.Now), Limiter: NewFailureLimiter(6000, 1000), Now: time.Now}}
+	s := &server{Deps: Deps{Queries: projections.NewQueries(store, time.Now), Limiter: NewFailureLimiter(6000, 1000), Now: time.Now}}
 	req := mux.SetURLVars(httptest.NewRequest(http.MethodGet, "/api/v1/organizations/invitations/"+token, nil),
 		map[string]string{"invitation_token": token})
 	w := &discardWriter{h: http.Header{}}

@@ -71,6 +71,10 @@ func unavailable() *problem {
 		"A backing store cannot be reached; nothing was changed. Retry later.").with("Retry-After", "1")
 }
 
+func methodNotAllowed(allow string) *problem {
+	return newProblem(http.StatusMethodNotAllowed, codeMethodNotAllowed, "Method not allowed on this route.").with("Allow", allow)
+}
+
 func concurrentModification() *problem {
 	return newProblem(http.StatusConflict, codeConcurrentModification,
 		"Other requests were changing the same resource at the same time; nothing was changed. Retry later.").with("Retry-After", "1")
@@ -94,6 +98,7 @@ var domainStatus = map[domain.Code]int{
 	domain.CodeWebhookNotFound:           http.StatusNotFound,
 	domain.CodeDeliveryNotFound:          http.StatusNotFound,
 	domain.CodeWebhookDisabled:           http.StatusConflict,
+	domain.CodePreconditionFailed:        http.StatusPreconditionFailed,
 }
 
 // toProblem maps any error to its answer. Store failures are 503, races

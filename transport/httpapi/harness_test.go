@@ -101,7 +101,8 @@ type fakeQueries struct {
 	match       projections.TokenMatch
 	invitations projections.Page[projections.Invitation]
 	members     projections.Page[projections.Member]
-	err         error // every query's
+	member      *projections.Member // found when set
+	err         error               // every query's
 
 	asked []string // the queries made, by name
 	// the arguments of the last list and look-up
@@ -133,6 +134,14 @@ func (f *fakeQueries) InvitationByToken(_ context.Context, tokenSHA256 string) (
 func (f *fakeQueries) Invitations(_ context.Context, _ string, status projections.StatusFilter, req projections.PageRequest) (projections.Page[projections.Invitation], error) {
 	f.asked, f.status, f.page = append(f.asked, "Invitations"), status, req
 	return f.invitations, f.err
+}
+
+func (f *fakeQueries) Member(_ context.Context, _, _ string) (projections.Member, bool, error) {
+	f.asked = append(f.asked, "Member")
+	if f.member == nil {
+		return projections.Member{}, false, f.err
+	}
+	return *f.member, true, f.err
 }
 
 func (f *fakeQueries) Members(_ context.Context, _ string, req projections.PageRequest) (projections.Page[projections.Member], error) {

@@ -90,6 +90,9 @@ func (r *statusRecorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the writers below (Flush).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // matchedRoute is where noteRoute leaves the route template for
 // instrument, which wraps the router and so cannot ask mux itself.
 type matchedRoute struct{ template string }

@@ -199,8 +199,8 @@ func (s *server) getInvitation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newInvitationResource(inv.Invitation, o.Name, s.Now()))
-	return nil
+	now := s.Now()
+	return answerTagged(w, r, domain.InvitationTag(inv.Invitation, o.Version, now), newInvitationResource(inv.Invitation, o.Name, now))
 }
 
 func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error {
@@ -208,9 +208,13 @@ func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	cond, err := preconditionOf(r)
+	if err != nil {
+		return err
+	}
 	err = s.Commands.CancelInvitation(r.Context(), commands.CancelInvitation{
 		OrganizationID: org, InvitationID: id, Actor: p.Subject,
-		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
+		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin), Precondition: cond,
 	})
 	if err != nil {
 		return err
@@ -221,6 +225,10 @@ func (s *server) cancelInvitation(w http.ResponseWriter, r *http.Request) error 
 
 func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error {
 	p, org, id, err := s.authorizeInvitation(r, auth.PermOrgUserInvite)
+	if err != nil {
+		return err
+	}
+	cond, err := preconditionOf(r)
 	if err != nil {
 		return err
 	}
@@ -239,7 +247,7 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 	}
 	res, err := s.Commands.ResendInvitation(r.Context(), commands.ResendInvitation{
 		OrganizationID: org, InvitationID: id, ExpiresIn: expiresIn, Actor: p.Subject,
-		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin),
+		MayManagePrivileged: p.Can(org, auth.PermOrgAdmin), Precondition: cond,
 	})
 	if err != nil {
 		return err

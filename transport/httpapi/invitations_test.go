@@ -345,7 +345,7 @@ func TestCancelInvitation(t *testing.T) {
 			t.Errorf("answered %d %q", rec.Code, rec.Body)
 		}
 		want := commands.CancelInvitation{OrganizationID: "acme", InvitationID: testInvitationID, Actor: "user-1", MayManagePrivileged: admin}
-		if h.commands.got != want {
+		if !reflect.DeepEqual(h.commands.got, want) {
 			t.Errorf("ran %+v; want %+v", h.commands.got, want)
 		}
 	}
@@ -379,7 +379,7 @@ func TestResendInvitation(t *testing.T) {
 			t.Errorf("%s answered %+v", tc.body, got)
 		}
 		want := commands.ResendInvitation{OrganizationID: "acme", InvitationID: testInvitationID, ExpiresIn: tc.expiresIn, Actor: "user-1", MayManagePrivileged: tc.admin}
-		if h.commands.got != want {
+		if !reflect.DeepEqual(h.commands.got, want) {
 			t.Errorf("%s ran %+v; want %+v", tc.body, h.commands.got, want)
 		}
 	}

@@ -45,7 +45,7 @@ func TestListPageStoreCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &server{Deps{Queries: projections.NewQueries(store, time.Now), Verifier: reader{}, Now: time.Now}}
+	s := &server{Deps: Deps{Queries: projections.NewQueries(store, time.Now), Verifier: reader{}, Now: time.Now}}
 	checked := []string{"Organization", "Checkpoint"} // the organization's read
 	for _, tc := range []struct {
 		list, query string

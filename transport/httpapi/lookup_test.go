@@ -77,7 +77,7 @@ func TestLookupDoesTheSameWorkForAnyToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &server{Deps{Queries: projections.NewQueries(store, time.Now), Limiter: NewFailureLimiter(6000, 1000), Now: time.Now}}
+	s := &server{Deps: Deps{Queries: projections.NewQueries(store, time.Now), Limiter: NewFailureLimiter(6000, 1000), Now: time.Now}}
 	var body string
 	lookup := func(tok string) (int, []string) {
 		store.calls = nil

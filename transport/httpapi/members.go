@@ -40,16 +40,42 @@ func (s *server) listMembers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *server) getMember(w http.ResponseWriter, r *http.Request) error {
+	_, org, err := s.authorize(r, auth.PermOrgRead, auth.PermOrgUserRead)
+	if err != nil {
+		return err
+	}
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.registered(r, org); err != nil {
+		return err
+	}
+	m, found, err := s.Queries.Member(r.Context(), org, user)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return domain.ErrMemberNotFound
+	}
+	return answerTagged(w, r, domain.MembershipTag(m.InvitationID), newMemberResource(m))
+}
+
 func (s *server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	p, org, err := s.authorize(r, auth.PermOrgAdmin)
 	if err != nil {
 		return err
 	}
-	user := pathVar(r, "user_id")
-	if user == "" || len(user) > domain.MaxUserIDBytes {
-		return domain.ErrMemberNotFound
+	user, err := userID(r)
+	if err != nil {
+		return err
 	}
-	if err := s.Commands.RemoveMember(r.Context(), commands.RemoveMember{OrganizationID: org, UserID: user, Actor: p.Subject}); err != nil {
+	cond, err := preconditionOf(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Commands.RemoveMember(r.Context(), commands.RemoveMember{OrganizationID: org, UserID: user, Actor: p.Subject, Precondition: cond}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -43,7 +43,7 @@ func TestRemoveMember(t *testing.T) {
 		if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
 			t.Errorf("%s answered %d %q", escaped, rec.Code, rec.Body)
 		}
-		if want := (commands.RemoveMember{OrganizationID: "acme", UserID: user, Actor: "user-1"}); h.commands.got != want {
+		if want := (commands.RemoveMember{OrganizationID: "acme", UserID: user, Actor: "user-1"}); !reflect.DeepEqual(h.commands.got, want) {
 			t.Errorf("ran %+v; want %+v", h.commands.got, want)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestPanicBecomesInternalErrorEnvelope(t *testing.T) {
 	var logs strings.Builder
-	s := &server{Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}
+	s := &server{Deps: Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))}}
 	h := s.withRequestID(s.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret internals")
 	})))
@@ -49,7 +49,7 @@ func TestRequestIDKeptWhenSane(t *testing.T) {
 }
 
 func TestClientKeyBehindTrustedProxies(t *testing.T) {
-	s := &server{Deps{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
+	s := &server{Deps: Deps{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}}
 	tests := []struct{ peer, forwarded, want string }{
 		{"192.0.2.7:5555", "", "192.0.2.7"},
 		{"192.0.2.7:5555", "203.0.113.9", "192.0.2.7"},                          // not a proxy: its header is ignored

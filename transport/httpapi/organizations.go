@@ -13,6 +13,10 @@ func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cond, err := preconditionOf(r)
+	if err != nil {
+		return err
+	}
 	var body struct {
 		Name *string `json:"name"`
 	}
@@ -26,7 +30,7 @@ func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return domain.ErrInvalidName
 	}
-	state, created, err := s.Commands.RegisterOrganization(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject})
+	state, created, err := s.Commands.RegisterOrganization(r.Context(), commands.RegisterOrganization{OrganizationID: org, Name: name, Actor: p.Subject, Precondition: cond})
 	if err != nil {
 		return err
 	}
@@ -34,6 +38,7 @@ func (s *server) putOrganization(w http.ResponseWriter, r *http.Request) error {
 	if created {
 		status = http.StatusCreated
 	}
+	w.Header().Set("ETag", entityTag(domain.OrganizationTag(state.Version)))
 	writeJSON(w, status, newOrganizationResource(state.ID, state.Name, state.CreatedAt))
 	return nil
 }
@@ -47,6 +52,5 @@ func (s *server) getOrganization(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newOrganizationResource(o.ID, o.Name, o.CreatedAt))
-	return nil
+	return answerTagged(w, r, domain.OrganizationTag(o.Version), newOrganizationResource(o.ID, o.Name, o.CreatedAt))
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestPutOrganization(t *testing.T) {
 		if want := map[string]string{"id": "acme", "name": "Acme Corp", "created_at": "2026-11-23T09:00:00Z"}; len(got) != 3 || got["id"] != want["id"] || got["name"] != want["name"] || got["created_at"] != want["created_at"] {
 			t.Errorf("created=%v answered %v; want %v", created, got, want)
 		}
-		if want := (commands.RegisterOrganization{OrganizationID: "acme", Name: "Acme Corp", Actor: "user-1"}); h.commands.got != want {
+		if want := (commands.RegisterOrganization{OrganizationID: "acme", Name: "Acme Corp", Actor: "user-1"}); !reflect.DeepEqual(h.commands.got, want) {
 			t.Errorf("ran %+v; want %+v", h.commands.got, want)
 		}
 	}

@@ -38,6 +38,15 @@ func invitationID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// userID is the user id of the path; one no membership can have is no member.
+func userID(r *http.Request) (string, error) {
+	user := pathVar(r, "user_id")
+	if user == "" || len(user) > domain.MaxUserIDBytes {
+		return "", domain.ErrMemberNotFound
+	}
+	return user, nil
+}
+
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // invitationToken is the invitation token of the path; text that cannot be

@@ -26,6 +26,7 @@ type Queries interface {
 	Invitation(ctx context.Context, organizationID, id string) (projections.Invitation, bool, error)
 	InvitationByToken(ctx context.Context, tokenSHA256 string) (projections.TokenMatch, error)
 	Invitations(ctx context.Context, organizationID string, status projections.StatusFilter, req projections.PageRequest) (projections.Page[projections.Invitation], error)
+	Member(ctx context.Context, organizationID, userID string) (projections.Member, bool, error)
 	Members(ctx context.Context, organizationID string, req projections.PageRequest) (projections.Page[projections.Member], error)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/klauspost/compress/gzhttp"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,21 +29,27 @@ type Deps struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client, for the per-client limits.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
-	Metrics        prometheus.Registerer
-	Now            func() time.Time
+	// CORSOrigins are the origins whose pages may call the API from a
+	// browser, each as CheckOrigin wants it; none by default.
+	CORSOrigins []string
+	Logger      *slog.Logger
+	Metrics     prometheus.Registerer
+	Now         func() time.Time
 	// Extra routes outside /api/v1 (health, metrics), added as they are.
 	Extra map[string]http.Handler
 }
 
-type server struct{ Deps }
+type server struct {
+	Deps
+	cors *corsPolicy
+}
 
 // New returns the service's HTTP handler.
 func New(d Deps) http.Handler {
 	if d.Commands == nil || d.Queries == nil || d.Events == nil || d.Verifier == nil || d.Limiter == nil || d.Invites == nil || d.Logger == nil || d.Metrics == nil || d.Now == nil {
 		panic("httpapi.New: nil dependency")
 	}
-	s := &server{d}
+	s := &server{Deps: d, cors: newCORS(d.CORSOrigins)}
 	// SkipClean: mux would answer a path with "." or ".." segments, or an
 	// empty one, with a 301 to the cleaned path, outside the envelope;
 	// cleanPaths answers them instead.
@@ -51,32 +58,44 @@ func New(d Deps) http.Handler {
 	r.Use(noteRoute)
 	m := newMetrics(d.Metrics)
 	api := r.PathPrefix("/api/v1").Subrouter()
+	// Every route that answers GET answers HEAD with the same handler:
+	// net/http sends its headers and drops the body (RFC 9110 section
+	// 9.3.2). gzhttp compresses no HEAD answer (for a bug of nginx,
+	// golang.org/issue/5522): it describes the uncompressed one.
 	route := func(path string, methods map[string]handlerFunc) {
+		if get, ok := methods[http.MethodGet]; ok {
+			methods[http.MethodHead] = get
+		}
 		api.Handle(path, s.dispatch(methods))
 		m.serves("/api/v1"+path, slices.Collect(maps.Keys(methods))...)
 	}
 	// The token routes come first: "invitations" is not an organization id here.
-	route("/organizations/invitations/{invitation_token}", map[string]handlerFunc{http.MethodGet: s.lookupByToken})
-	route("/organizations/invitations/{invitation_token}/_accept", map[string]handlerFunc{http.MethodPost: s.acceptByToken})
-	route("/organizations/{organization_id}", map[string]handlerFunc{http.MethodPut: s.putOrganization, http.MethodGet: s.getOrganization})
-	route("/organizations/{organization_id}/invitations", map[string]handlerFunc{http.MethodPost: s.createInvitations, http.MethodGet: s.listInvitations})
-	route("/organizations/{organization_id}/invitations/{invitation_id}", map[string]handlerFunc{http.MethodGet: s.getInvitation, http.MethodDelete: s.cancelInvitation})
-	route("/organizations/{organization_id}/invitations/{invitation_id}/resend", map[string]handlerFunc{http.MethodPost: s.resendInvitation})
-	route("/organizations/{organization_id}/invitations/{invitation_id}/accept", map[string]handlerFunc{http.MethodPost: s.acceptByID})
-	route("/organizations/{organization_id}/invitations/{invitation_id}/events", map[string]handlerFunc{http.MethodGet: s.invitationEvents})
-	route("/organizations/{organization_id}/events", map[string]handlerFunc{http.MethodGet: s.organizationEvents})
-	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: s.listMembers})
-	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodDelete: s.removeMember})
-	route("/organizations/{organization_id}/erasures", map[string]handlerFunc{http.MethodPost: s.eraseEmail})
+	route("/organizations/invitations/{invitation_token}", map[string]handlerFunc{http.MethodGet: noStore(s.lookupByToken)})
+	route("/organizations/invitations/{invitation_token}/_accept", map[string]handlerFunc{http.MethodPost: noStore(s.acceptByToken)})
+	route("/organizations/{organization_id}", map[string]handlerFunc{http.MethodPut: private(s.putOrganization), http.MethodGet: private(s.getOrganization)})
+	route("/organizations/{organization_id}/invitations", map[string]handlerFunc{http.MethodPost: noStore(s.createInvitations), http.MethodGet: private(s.listInvitations)})
+	route("/organizations/{organization_id}/invitations/{invitation_id}", map[string]handlerFunc{http.MethodGet: private(s.getInvitation), http.MethodDelete: private(s.cancelInvitation)})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/resend", map[string]handlerFunc{http.MethodPost: noStore(s.resendInvitation)})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/accept", map[string]handlerFunc{http.MethodPost: private(s.acceptByID)})
+	route("/organizations/{organization_id}/invitations/{invitation_id}/events", map[string]handlerFunc{http.MethodGet: private(s.invitationEvents)})
+	route("/organizations/{organization_id}/events", map[string]handlerFunc{http.MethodGet: private(s.organizationEvents)})
+	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: private(s.listMembers)})
+	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodGet: private(s.getMember), http.MethodDelete: private(s.removeMember)})
+	route("/organizations/{organization_id}/erasures", map[string]handlerFunc{http.MethodPost: private(s.eraseEmail)})
 	if d.Webhooks != nil {
 		s.webhookRoutes(route)
 	}
 	route("/openapi.json", map[string]handlerFunc{http.MethodGet: s.openAPI})
 	for path, h := range d.Extra {
 		r.Handle(path, h)
-		m.serves(path, http.MethodGet)
+		m.serves(path, http.MethodGet, http.MethodHead)
 	}
-	return s.withRequestID(s.instrument(m)(s.recoverPanics(cleanPaths(r))))
+	// gzhttp compresses answers of 1 KiB and more (zstd when the client
+	// takes it, else gzip) and leaves ETags as they are: they name the
+	// resource's state whatever the coding, which Vary: Accept-Encoding
+	// keeps caches apart, and no route serves byte ranges, the one thing a
+	// tag per coding would protect.
+	return s.withRequestID(gzhttp.GzipHandler(s.cors.wrap(s.instrument(m)(s.recoverPanics(cleanPaths(r))))))
 }
 
 var noSuchRoute = newProblem(http.StatusNotFound, codeRouteNotFound, "No such route.")
@@ -108,10 +127,15 @@ func (s *server) dispatch(methods map[string]handlerFunc) http.Handler {
 	}
 	slices.Sort(allowed)
 	allow := strings.Join(allowed, ", ")
+	has := func(method string) bool { _, ok := methods[method]; return ok }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPreflight(r) {
+			s.cors.preflight(w, r, has, allow)
+			return
+		}
 		h, ok := methods[r.Method]
 		if !ok {
-			writeProblem(w, newProblem(http.StatusMethodNotAllowed, codeMethodNotAllowed, "Method not allowed on this route.").with("Allow", allow))
+			writeProblem(w, methodNotAllowed(allow))
 			return
 		}
 		if err := h(w, r); err != nil {

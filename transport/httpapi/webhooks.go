@@ -28,11 +28,12 @@ type Webhooks interface {
 // org.admin in the organization.
 func (s *server) webhookRoutes(route func(string, map[string]handlerFunc)) {
 	const base = "/organizations/{organization_id}/webhooks"
-	route(base, map[string]handlerFunc{http.MethodPost: s.createWebhook, http.MethodGet: s.listWebhooks})
-	route(base+"/{webhook_id}", map[string]handlerFunc{http.MethodGet: s.getWebhook, http.MethodPatch: s.updateWebhook, http.MethodDelete: s.deleteWebhook})
-	route(base+"/{webhook_id}/rotate-secret", map[string]handlerFunc{http.MethodPost: s.rotateWebhookSecret})
-	route(base+"/{webhook_id}/deliveries", map[string]handlerFunc{http.MethodGet: s.listDeliveries})
-	route(base+"/{webhook_id}/deliveries/{delivery_id}/replay", map[string]handlerFunc{http.MethodPost: s.replayDelivery})
+	// The answers of create and rotate-secret hold a secret.
+	route(base, map[string]handlerFunc{http.MethodPost: noStore(s.createWebhook), http.MethodGet: private(s.listWebhooks)})
+	route(base+"/{webhook_id}", map[string]handlerFunc{http.MethodGet: private(s.getWebhook), http.MethodPatch: private(s.updateWebhook), http.MethodDelete: private(s.deleteWebhook)})
+	route(base+"/{webhook_id}/rotate-secret", map[string]handlerFunc{http.MethodPost: noStore(s.rotateWebhookSecret)})
+	route(base+"/{webhook_id}/deliveries", map[string]handlerFunc{http.MethodGet: private(s.listDeliveries)})
+	route(base+"/{webhook_id}/deliveries/{delivery_id}/replay", map[string]handlerFunc{http.MethodPost: private(s.replayDelivery)})
 }
 
 type webhookResource struct {
@@ -125,7 +126,6 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	res := newWebhookResource(hook, s.Now())
 	res.Secret = secret
-	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusCreated, res)
 	return nil
 }
@@ -212,7 +212,6 @@ func (s *server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 	}
 	res := newWebhookResource(hook, s.Now())
 	res.Secret = secret
-	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

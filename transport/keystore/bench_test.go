@@ -7,31 +7,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
-	"github.com/invitesvc/invitesvc/internal/testkit"
-	"github.com/invitesvc/invitesvc/transport/eventstore"
 	. "github.com/invitesvc/invitesvc/transport/keystore"
 )
 
 // benchStore is a key store on a fresh embedded server.
 func benchStore(b *testing.B) (*Store, jetstream.JetStream, *KEK) {
 	b.Helper()
-	n := testkit.StartNATS(b, false)
-	js, err := jetstream.New(n.Connect(b, eventstore.RoleService))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := EnsureBucket(b.Context(), js, 1); err != nil {
-		b.Fatal(err)
-	}
-	kek, err := LoadKEK(testkit.KEKFile(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Open(b.Context(), js, kek, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, js, kek
+	bk, kek := newBucket(b), newTestKEK(b)
+	return bk.mustOpen(kek), bk.js, kek
 }
 
 func benchInvited(b *testing.B, s *Store, email string) domain.InvitationCreated {

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -74,22 +73,6 @@ func StreamConfig(replicas int) jetstream.StreamConfig {
 	}
 }
 
-// EnsureBucket creates the bucket's stream, or updates it to the wanted
-// settings, as eventstore.EnsureStream does the stream's.
-func EnsureBucket(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.CreateOrUpdateStream(attempt, StreamConfig(replicas))
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
-			return fmt.Errorf("ensure key bucket %s: %w", StreamName, err)
-		}
-	}
-}
-
 // ErrUnknownKEK is a bucket holding keys wrapped by a KEK that is not
 // configured: every address sealed under them would be unreadable.
 var ErrUnknownKEK = errors.New("the key bucket holds keys wrapped by a key-encryption key that is not configured")
@@ -97,7 +80,6 @@ var ErrUnknownKEK = errors.New("the key bucket holds keys wrapped by a key-encry
 // Store seals and opens the email addresses of events, and erases them.
 // It is safe for concurrent use.
 type Store struct {
-	js       jetstream.JetStream
 	kv       jetstream.KeyValue
 	stream   jetstream.Stream
 	current  *KEK
@@ -123,7 +105,8 @@ type Option func(*Store)
 // tools, which may read the bucket and write nothing.
 func ReadOnly() Option { return func(s *Store) { s.readOnly = true } }
 
-// Open binds to the bucket (which must exist: EnsureBucket) with current,
+// Open binds to the bucket (which must exist: eventstore.Ensure with
+// StreamConfig) with current,
 // the KEK that wraps new keys, and previous ones that may still wrap some.
 // It refuses a bucket that holds keys wrapped by any other KEK.
 func Open(ctx context.Context, js jetstream.JetStream, current *KEK, previous []*KEK, opts ...Option) (*Store, error) {
@@ -139,7 +122,7 @@ func Open(ctx context.Context, js jetstream.JetStream, current *KEK, previous []
 		return nil, fmt.Errorf("key bucket %s: %w", StreamName, err)
 	}
 	lru, _ := simplelru.NewLRU[string, *dataKey](CacheSize, nil)
-	s := &Store{js: js, kv: kv, stream: stream, current: current, keks: map[string]*KEK{current.ID(): current},
+	s := &Store{kv: kv, stream: stream, current: current, keks: map[string]*KEK{current.ID(): current},
 		orgKeys: map[string][]byte{}, dataKeys: lru}
 	for _, k := range previous {
 		s.keks[k.ID()] = k

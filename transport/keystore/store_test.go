@@ -25,19 +25,19 @@ import (
 
 // bucket is a key bucket on a fresh embedded server, and what opens it.
 type bucket struct {
-	t   *testing.T
+	t   testing.TB
 	srv *server.Server
 	js  jetstream.JetStream
 }
 
-func newBucket(t *testing.T) *bucket {
+func newBucket(t testing.TB) *bucket {
 	t.Helper()
 	n := testkit.StartNATS(t, false)
 	js, err := jetstream.New(n.Connect(t, eventstore.RoleService))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureBucket(t.Context(), js, 1); err != nil {
+	if err := eventstore.Ensure(t.Context(), js, StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
 	return &bucket{t: t, srv: n.Server, js: js}
@@ -74,7 +74,7 @@ func (b *bucket) files() []byte {
 	return all
 }
 
-func newTestKEK(t *testing.T) *KEK {
+func newTestKEK(t testing.TB) *KEK {
 	t.Helper()
 	k, err := LoadKEK(testkit.KEKFile(t))
 	if err != nil {
