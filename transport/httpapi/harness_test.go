@@ -194,7 +194,7 @@ func newHarness(t *testing.T, configure ...func(*Deps)) *harness {
 		events:   &fakeEvents{stream: []domain.Recorded{testCreated(1, testNow)}},
 		webhooks: newFakeWebhooks(),
 		logs:     &strings.Builder{},
-		metrics: prometheus.NewRegistry(),
+		metrics:  prometheus.NewRegistry(),
 	}
 	d := Deps{
 		Commands: h.commands, Queries: h.queries, Events: h.events, Verifier: verifier, Webhooks: h.webhooks,

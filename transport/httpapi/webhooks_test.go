@@ -48,7 +48,9 @@ func (f *fakeWebhooks) List(context.Context, string) ([]domain.Webhook, error) {
 	return []domain.Webhook{f.hook}, f.err
 }
 
-func (f *fakeWebhooks) Get(_ context.Context, org, id string) (domain.Webhook, error) { return f.find(org, id) }
+func (f *fakeWebhooks) Get(_ context.Context, org, id string) (domain.Webhook, error) {
+	return f.find(org, id)
+}
 
 func (f *fakeWebhooks) Update(_ context.Context, cmd commands.UpdateWebhook) (domain.Webhook, error) {
 	return f.find(cmd.OrganizationID, cmd.WebhookID)
