@@ -297,6 +297,11 @@ var revisions = map[string]schema{
 	TypeEmailErased:              schemaOf[EmailErased](1),
 	TypeInvitationDelivered:      schemaOf[InvitationDelivered](1),
 	TypeInvitationDeliveryFailed: schemaOf[InvitationDeliveryFailed](1),
+	TypeWebhookCreated:           schemaOf[WebhookCreated](1),
+	TypeWebhookUpdated:           schemaOf[WebhookUpdated](1),
+	TypeWebhookSecretRotated:     schemaOf[WebhookSecretRotated](1),
+	TypeWebhookDisabled:          schemaOf[WebhookDisabled](1),
+	TypeWebhookDeleted:           schemaOf[WebhookDeleted](1),
 }
 
 // KindOfType is the kind of aggregate the events of a type belong to.

@@ -9,6 +9,7 @@ const (
 	KindMembership
 	KindEmailSlot
 	KindIdempotency
+	KindWebhook
 )
 
 func (k StreamKind) String() string {
@@ -23,14 +24,16 @@ func (k StreamKind) String() string {
 		return "email-slots"
 	case KindIdempotency:
 		return "idempotency-keys"
+	case KindWebhook:
+		return "webhooks"
 	}
 	return "unknown"
 }
 
 // StreamID names one aggregate's events. Key is the invitation id, the user
 // id, the email's keyed identifier (EmailHMAC; its SHA-256 in revision 1
-// events) or the idempotency key's SHA-256; empty for the organization
-// itself.
+// events), the idempotency key's SHA-256 or the webhook id; empty for the
+// organization itself.
 type StreamID struct {
 	Kind           StreamKind
 	OrganizationID string
@@ -71,6 +74,16 @@ func StreamOf(p Payload) StreamID {
 		return StreamID{KindEmailSlot, d.OrganizationID, d.EmailHMAC}
 	case IdempotencyRecorded:
 		return StreamID{KindIdempotency, d.OrganizationID, d.KeySHA256}
+	case WebhookCreated:
+		return StreamID{KindWebhook, d.OrganizationID, d.WebhookID}
+	case WebhookUpdated:
+		return StreamID{KindWebhook, d.OrganizationID, d.WebhookID}
+	case WebhookSecretRotated:
+		return StreamID{KindWebhook, d.OrganizationID, d.WebhookID}
+	case WebhookDisabled:
+		return StreamID{KindWebhook, d.OrganizationID, d.WebhookID}
+	case WebhookDeleted:
+		return StreamID{KindWebhook, d.OrganizationID, d.WebhookID}
 	}
 	panic("domain.StreamOf: unknown payload " + p.EventType())
 }

@@ -228,6 +228,7 @@ var openings = map[domain.StreamKind]struct {
 	domain.KindMembership:   {domain.TypeMembershipAdded, true},
 	domain.KindEmailSlot:    {domain.TypeEmailReserved, true},
 	domain.KindIdempotency:  {domain.TypeIdempotencyRecorded, true},
+	domain.KindWebhook:      {domain.TypeWebhookCreated, false},
 }
 
 // aggregateOf is a subject without its last token (the verb): the subject

@@ -162,6 +162,7 @@ func flags(s *settings, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&s.SMTPURL, "smtp-url", "", "the mailer's SMTP server: smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic or ?tls=none for a trusted relay), smtps://... for implicit TLS (465); empty: each email is written to <data-dir>/outbox")
 	fs.StringVar(&s.MailFrom, "mail-from", "", "From of the emails (e.g. 'Acme <invitations@acme.com>'); required with --smtp-url")
 	fs.StringVar(&s.MailTemplates, "mail-templates", "", "directory of email templates (subject.txt, body.txt, body.html, and <locale>/ variants) that replace the embedded ones")
+	webhookFlags(fs, &s.Webhooks)
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: invitesvc [flags]    (or: invitesvc version)\n\n"+

@@ -33,12 +33,14 @@ func TestHeadOnEveryRoute(t *testing.T) {
 	ada := s.invite("ada@example.com")[0]
 	accepted := s.do("POST", api+"/invitations/"+ada["token"].(string)+"/_accept", s.invitee("user-ada", "ada@example.com"), nil)
 	expect(t, accepted, http.StatusOK)
+	hook := s.do("POST", api+"/acme/webhooks", s.admin, map[string]any{"url": "https://hooks.example.com/in", "events": []string{"*"}})
+	expect(t, hook, http.StatusCreated)
 	c, err := theContract()
 	if err != nil {
 		t.Fatal(err)
 	}
 	fill := strings.NewReplacer("{organization_id}", "acme", "{invitation_id}", ada["id"].(string),
-		"{invitation_token}", ada["token"].(string), "{user_id}", "user-ada")
+		"{invitation_token}", ada["token"].(string), "{user_id}", "user-ada", "{webhook_id}", hook.str("id"))
 	gets := 0
 	for _, path := range c.doc.Paths.InMatchingOrder() {
 		item := c.doc.Paths.Value(path)

@@ -18,7 +18,8 @@ import (
 // exist yet has no data.
 var (
 	commandNames = []string{"register_organization", "create_invitations", "accept_invitation", "cancel_invitation",
-		"resend_invitation", "remove_member", "expire_invitation", "record_delivery"}
+		"resend_invitation", "remove_member", "expire_invitation", "record_delivery",
+		"create_webhook", "update_webhook", "rotate_webhook_secret", "delete_webhook", "disable_webhook"}
 	commandOutcomes = []string{"written", "unchanged", "refused", "conflict", "unavailable", "error"}
 )
 

@@ -26,6 +26,7 @@ import (
 	"github.com/invitesvc/invitesvc/transport/eventstore"
 	"github.com/invitesvc/invitesvc/transport/httpapi"
 	"github.com/invitesvc/invitesvc/transport/keystore"
+	"github.com/invitesvc/invitesvc/transport/webhooks"
 )
 
 // Config is every setting of the service.
@@ -102,6 +103,8 @@ type Config struct {
 	// AcceptUnverified are the sequences of events that do not verify which
 	// an operator decided the projection steps over (not applied).
 	AcceptUnverified []uint64
+	// Webhooks are the webhook dispatcher's settings.
+	Webhooks WebhooksConfig
 	// OTLPEndpoint, when set (http://host:4318), exports traces over OTLP/HTTP.
 	OTLPEndpoint string
 	// Version is reported in traces.
@@ -122,6 +125,7 @@ func DefaultConfig() Config {
 		FailureBurst:       20,
 		InvitationsPerHour: 1000,
 		EventCacheSize:     eventstore.DefaultCacheSize,
+		Webhooks:           defaultWebhooks(),
 	}
 }
 
@@ -168,6 +172,7 @@ type Service struct {
 	rdb         *redis.Client
 	events      *eventstore.Store
 	personal    *keystore.Store
+	webhooks    *webhooks.Dispatcher
 	batches     batchMetrics
 	store       projections.Store
 	projections *Projections
@@ -261,6 +266,10 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := s.startMailer(handlers.Delivery); err != nil {
 		return nil, err
 	}
+	hooks, err := s.startWebhooks(ctx, projections.CommandReads{Waiter: waiter, Store: s.store}, observer, registry)
+	if err != nil {
+		return nil, err
+	}
 	s.Handler = httpapi.New(httpapi.Deps{
 		Commands:       httpapi.CommandHandlers(handlers),
 		Queries:        projections.NewQueries(s.store, cfg.Now),
@@ -268,6 +277,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		Verifier:       verifier,
 		Limiter:        httpapi.NewFailureLimiter(cfg.FailuresPerMinute, cfg.FailureBurst),
 		Invites:        httpapi.NewInviteLimiter(cfg.InvitationsPerHour),
+		Webhooks:       hooks,
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
 		AcceptURL:      s.delivery.links,
@@ -442,6 +452,9 @@ func writeStatus(w http.ResponseWriter, status int, text string) {
 // for every goroutine the service started and closes every connection. It
 // also undoes a Start that failed half-way.
 func (s *Service) Close() {
+	if s.webhooks != nil {
+		s.webhooks.Close()
+	}
 	if err := s.mailer.Close(); err != nil {
 		s.cfg.Logger.Warn("mailer did not stop cleanly", "error", err)
 	}

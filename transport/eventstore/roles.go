@@ -101,6 +101,7 @@ func ServicePermissions() *server.Permissions {
 			keyMsgGet,
 			jsAPI + "STREAM.MSG.DELETE." + keystore.StreamName,
 		},
+		webhookPermissions(),
 		consumerCreate("*"),
 		[]string{
 			consumerAPI("INFO", "*"),
@@ -156,7 +157,7 @@ func SubscriberPermissions(consumers []string) *server.Permissions {
 // one an auditor made would hold no one's position.
 func AuditorPermissions(subscriberConsumers []string) *server.Permissions {
 	var deny []string
-	for _, c := range slices.Concat([]string{ServiceDurable, MailerDurable}, subscriberConsumers) {
+	for _, c := range slices.Concat([]string{ServiceDurable, MailerDurable, WebhookDurable}, subscriberConsumers) {
 		deny = slices.Concat(deny, consumerCreate(c), []string{consumerAPI("MSG.NEXT", c), consumerAPI("DELETE", c)})
 	}
 	allow := slices.Concat([]string{streamInfo, directGet, directGet + ".>", keyStreamInfo, keyMsgGet}, consumerCreate("*"),

@@ -18,6 +18,7 @@ var prefixes = map[domain.StreamKind]string{
 	domain.KindMembership:   "members",
 	domain.KindEmailSlot:    "emailslots",
 	domain.KindIdempotency:  "idempotency",
+	domain.KindWebhook:      "webhooks",
 }
 
 // StreamSubjects are the subjects the stream captures.
@@ -27,6 +28,7 @@ var StreamSubjects = []string{
 	"members.*.*.*",
 	"emailslots.*.*.*",
 	"idempotency.*.*.*",
+	"webhooks.*.*.*",
 }
 
 // aggregateSubject is the subject prefix of one aggregate; user ids can hold

@@ -77,7 +77,7 @@ func documentedGets(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	fill := strings.NewReplacer("{organization_id}", "acme", "{invitation_id}", testInvitationID,
-		"{invitation_token}", testToken, "{user_id}", "user-2")
+		"{invitation_token}", testToken, "{user_id}", "user-2", "{webhook_id}", testWebhookID)
 	var paths []string
 	for path, item := range doc.Paths {
 		if _, ok := item["get"]; ok && item["servers"] == nil {

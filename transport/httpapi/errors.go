@@ -95,6 +95,9 @@ var domainStatus = map[domain.Code]int{
 	domain.CodeInvalidParameter:          http.StatusBadRequest,
 	domain.CodeForbidden:                 http.StatusForbidden,
 	domain.CodeIdempotencyKeyReused:      http.StatusUnprocessableEntity,
+	domain.CodeWebhookNotFound:           http.StatusNotFound,
+	domain.CodeDeliveryNotFound:          http.StatusNotFound,
+	domain.CodeWebhookDisabled:           http.StatusConflict,
 	domain.CodePreconditionFailed:        http.StatusPreconditionFailed,
 }
 

@@ -170,6 +170,7 @@ type harness struct {
 	commands *fakeCommands
 	queries  *fakeQueries
 	events   *fakeEvents
+	webhooks *fakeWebhooks
 	logs     *strings.Builder
 	metrics  *prometheus.Registry
 	handler  http.Handler
@@ -190,12 +191,13 @@ func newHarness(t *testing.T, configure ...func(*Deps)) *harness {
 			orgs:       map[string]projections.Organization{"acme": {ID: "acme", Name: "Acme", CreatedAt: testNow.Add(-time.Hour)}},
 			invitation: &projections.Invitation{Invitation: inv, Position: 7},
 		},
-		events:  &fakeEvents{stream: []domain.Recorded{testCreated(1, testNow)}},
-		logs:    &strings.Builder{},
-		metrics: prometheus.NewRegistry(),
+		events:   &fakeEvents{stream: []domain.Recorded{testCreated(1, testNow)}},
+		webhooks: newFakeWebhooks(),
+		logs:     &strings.Builder{},
+		metrics:  prometheus.NewRegistry(),
 	}
 	d := Deps{
-		Commands: h.commands, Queries: h.queries, Events: h.events, Verifier: verifier,
+		Commands: h.commands, Queries: h.queries, Events: h.events, Verifier: verifier, Webhooks: h.webhooks,
 		Limiter: NewFailureLimiter(600, 1000), Invites: NewInviteLimiter(1000),
 		Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Metrics: h.metrics,
 		Now: func() time.Time { return testNow },

@@ -26,6 +26,8 @@ type Deps struct {
 	Verifier Verifier
 	Limiter  *FailureLimiter
 	Invites  *InviteLimiter
+	// Webhooks serve the webhook routes; nil leaves them out.
+	Webhooks Webhooks
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client, for the per-client limits.
 	TrustedProxies []netip.Prefix
@@ -85,6 +87,9 @@ func New(d Deps) http.Handler {
 	route("/organizations/{organization_id}/members", map[string]handlerFunc{http.MethodGet: private(s.listMembers)})
 	route("/organizations/{organization_id}/members/{user_id}", map[string]handlerFunc{http.MethodGet: private(s.getMember), http.MethodDelete: private(s.removeMember)})
 	route("/organizations/{organization_id}/erasures", map[string]handlerFunc{http.MethodPost: private(s.eraseEmail)})
+	if d.Webhooks != nil {
+		s.webhookRoutes(route)
+	}
 	route("/openapi.json", map[string]handlerFunc{http.MethodGet: s.openAPI})
 	for path, h := range d.Extra {
 		r.Handle(path, h)

@@ -113,3 +113,10 @@ func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	}
 	return aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], ad)
 }
+
+// Wrap seals plain under the KEK, bound to ad: for the stores of other
+// secrets that the KEK guards (the webhooks' signing secrets).
+func (k *KEK) Wrap(plain, ad []byte) []byte { return seal(k.aead, plain, ad) }
+
+// Unwrap opens what Wrap sealed with the same ad.
+func (k *KEK) Unwrap(sealed, ad []byte) ([]byte, error) { return open(k.aead, sealed, ad) }
