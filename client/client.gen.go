@@ -33,30 +33,24 @@ func (e CreatedInvitationEmailErased) Valid() bool {
 	}
 }
 
-// Defines values for DeliveryOutcome.
+// Defines values for DeliveryStatus.
 const (
-	DeliveryOutcomeDelivered DeliveryOutcome = "delivered"
-	DeliveryOutcomeGone      DeliveryOutcome = "gone"
-	DeliveryOutcomeNetwork   DeliveryOutcome = "network"
-	DeliveryOutcomeRefused   DeliveryOutcome = "refused"
-	DeliveryOutcomeStatus    DeliveryOutcome = "status"
-	DeliveryOutcomeTimeout   DeliveryOutcome = "timeout"
+	Failed  DeliveryStatus = "failed"
+	Queued  DeliveryStatus = "queued"
+	Sent    DeliveryStatus = "sent"
+	Skipped DeliveryStatus = "skipped"
 )
 
-// Valid indicates whether the value is a known member of the DeliveryOutcome enum.
-func (e DeliveryOutcome) Valid() bool {
+// Valid indicates whether the value is a known member of the DeliveryStatus enum.
+func (e DeliveryStatus) Valid() bool {
 	switch e {
-	case DeliveryOutcomeDelivered:
+	case Failed:
 		return true
-	case DeliveryOutcomeGone:
+	case Queued:
 		return true
-	case DeliveryOutcomeNetwork:
+	case Sent:
 		return true
-	case DeliveryOutcomeRefused:
-		return true
-	case DeliveryOutcomeStatus:
-		return true
-	case DeliveryOutcomeTimeout:
+	case Skipped:
 		return true
 	default:
 		return false
@@ -381,6 +375,36 @@ func (e WebhookDisabledReason) Valid() bool {
 	}
 }
 
+// Defines values for WebhookDeliveryOutcome.
+const (
+	WebhookDeliveryOutcomeDelivered WebhookDeliveryOutcome = "delivered"
+	WebhookDeliveryOutcomeGone      WebhookDeliveryOutcome = "gone"
+	WebhookDeliveryOutcomeNetwork   WebhookDeliveryOutcome = "network"
+	WebhookDeliveryOutcomeRefused   WebhookDeliveryOutcome = "refused"
+	WebhookDeliveryOutcomeStatus    WebhookDeliveryOutcome = "status"
+	WebhookDeliveryOutcomeTimeout   WebhookDeliveryOutcome = "timeout"
+)
+
+// Valid indicates whether the value is a known member of the WebhookDeliveryOutcome enum.
+func (e WebhookDeliveryOutcome) Valid() bool {
+	switch e {
+	case WebhookDeliveryOutcomeDelivered:
+		return true
+	case WebhookDeliveryOutcomeGone:
+		return true
+	case WebhookDeliveryOutcomeNetwork:
+		return true
+	case WebhookDeliveryOutcomeRefused:
+		return true
+	case WebhookDeliveryOutcomeStatus:
+		return true
+	case WebhookDeliveryOutcomeTimeout:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEventType.
 const (
 	WebhookAll                 WebhookEventType = "*"
@@ -561,7 +585,7 @@ type CreatedInvitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Delivery One attempt at a delivery.
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
 	Delivery *Delivery `json:"delivery,omitempty"`
 
 	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
@@ -610,50 +634,28 @@ type CreatedInvitations struct {
 	Invitations []CreatedInvitation `json:"invitations"`
 }
 
-// Delivery One attempt at a delivery.
+// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
 type Delivery struct {
-	// Attempt 1 for the delivery's first attempt.
-	Attempt int `json:"attempt"`
+	// Attempts SMTP attempts the outcome took (0 while queued or skipped).
+	Attempts int `json:"attempts"`
 
-	// AttemptedAt RFC 3339 in UTC, whole seconds.
-	//
-	// Examples: 2026-11-23T09:42:00Z
-	AttemptedAt Timestamp `json:"attempted_at"`
-
-	// DeliveryID The delivery (one event to this endpoint; a replay is a new one).
-	DeliveryID openapi_types.UUID `json:"delivery_id"`
-
-	// Error Why it failed, for people.
+	// Error The SMTP server's last reply (or why the email could not be made) when `failed`; the invitee's address in it is replaced by `<recipient>`.
 	Error *string `json:"error,omitempty"`
 
-	// EventID The CloudEvent id: the delivery's `webhook-id`.
-	EventID string `json:"event_id"`
+	// SentAt When its outcome `sent` was recorded.
+	SentAt *Timestamp `json:"sent_at,omitempty"`
 
-	// EventSequence The event's position in the stream `INVITATIONS`.
-	EventSequence int                `json:"event_sequence"`
-	EventType     EventTypeDelivered `json:"event_type"`
-
-	// Final Whether this attempt ended the delivery (delivered, 410, refused, or the retry schedule used up); else it is retried at `next_attempt_at`.
-	Final     bool `json:"final"`
-	LatencyMs int  `json:"latency_ms"`
-
-	// NextAttemptAt RFC 3339 in UTC, possibly with fractions of a second.
-	NextAttemptAt *UTCTime `json:"next_attempt_at,omitempty"`
-
-	// Outcome `delivered` (2xx), `status` (another status), `gone` (410: the endpoint is disabled), `timeout` (no answer within `--webhooks-timeout`), `network` (DNS, connection, TLS), `refused` (an address or scheme the service does not deliver to).
-	Outcome DeliveryOutcome `json:"outcome"`
-
-	// Status The HTTP status answered; null when none came.
-	Status *int `json:"status"`
+	// Status How the email of the current token went: `queued` (sealed for delivery, no outcome yet), `sent` (the SMTP server, or dev mode's outbox, took it: `invitation.delivered`), `failed` (refused for good or out of attempts: `invitation.delivery_failed`), `skipped` (`send_email: false`, or the invitation was accepted, cancelled or expired before its turn).
+	Status DeliveryStatus `json:"status"`
 }
-
-// DeliveryOutcome `delivered` (2xx), `status` (another status), `gone` (410: the endpoint is disabled), `timeout` (no answer within `--webhooks-timeout`), `network` (DNS, connection, TLS), `refused` (an address or scheme the service does not deliver to).
-type DeliveryOutcome string
 
 // DeliveryList The endpoint's last 64 attempts, newest first.
 type DeliveryList struct {
-	Deliveries []Delivery `json:"deliveries"`
+	Deliveries []WebhookDelivery `json:"deliveries"`
 }
+
+// DeliveryStatus How the email of the current token went: `queued` (sealed for delivery, no outcome yet), `sent` (the SMTP server, or dev mode's outbox, took it: `invitation.delivered`), `failed` (refused for good or out of attempts: `invitation.delivery_failed`), `skipped` (`send_email: false`, or the invitation was accepted, cancelled or expired before its turn).
+type DeliveryStatus string
 
 // Email An email address as the service stores it: internationalized addresses allowed (RFC 6531), in NFC, ASCII letters in lower case, the domain in its IDNA A-label form (`jörg@xn--bcher-kva.example`). Compared and stored by one rule: NFC, ASCII letters lower-cased and no other letter; a character that compatibility normalization would replace (KELVIN SIGN, LONG S, full-width letters, ligatures) or a control, format, separator or private-use character is refused, so a lookalike is never another address; the local part a dot-atom of at most 64 octets; the domain a hostname (no IP literal, a top-level label not all digits) valid for IDNA2008 registration, stored as its A-label (`xn--...`); at most 254 octets in all.
 type Email = string
@@ -776,7 +778,7 @@ type Invitation struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Delivery One attempt at a delivery.
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
 	Delivery *Delivery `json:"delivery,omitempty"`
 
 	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
@@ -1047,7 +1049,7 @@ type InvitationWithToken struct {
 	// CreatedBy The `sub` claim of the user's token: any string of 1 to 255 bytes.
 	CreatedBy UserID `json:"created_by"`
 
-	// Delivery One attempt at a delivery.
+	// Delivery The email of the invitation's current token (a resend starts a new one). Absent when no email was to be sent: the service has no delivery key.
 	Delivery *Delivery `json:"delivery,omitempty"`
 
 	// Email `null` once the address was erased (`email_erased`); see POST /organizations/{organization_id}/erasures.
@@ -1329,6 +1331,46 @@ type Webhook struct {
 
 // WebhookDisabledReason Only when the service disabled it: `gone` (it answered 410 Gone), `failing` (no delivery succeeded for `--webhooks-disable-after`).
 type WebhookDisabledReason string
+
+// WebhookDelivery One attempt at a delivery.
+type WebhookDelivery struct {
+	// Attempt 1 for the delivery's first attempt.
+	Attempt int `json:"attempt"`
+
+	// AttemptedAt RFC 3339 in UTC, whole seconds.
+	//
+	// Examples: 2026-11-23T09:42:00Z
+	AttemptedAt Timestamp `json:"attempted_at"`
+
+	// DeliveryID The delivery (one event to this endpoint; a replay is a new one).
+	DeliveryID openapi_types.UUID `json:"delivery_id"`
+
+	// Error Why it failed, for people.
+	Error *string `json:"error,omitempty"`
+
+	// EventID The CloudEvent id: the delivery's `webhook-id`.
+	EventID string `json:"event_id"`
+
+	// EventSequence The event's position in the stream `INVITATIONS`.
+	EventSequence int                `json:"event_sequence"`
+	EventType     EventTypeDelivered `json:"event_type"`
+
+	// Final Whether this attempt ended the delivery (delivered, 410, refused, or the retry schedule used up); else it is retried at `next_attempt_at`.
+	Final     bool `json:"final"`
+	LatencyMs int  `json:"latency_ms"`
+
+	// NextAttemptAt RFC 3339 in UTC, possibly with fractions of a second.
+	NextAttemptAt *UTCTime `json:"next_attempt_at,omitempty"`
+
+	// Outcome `delivered` (2xx), `status` (another status), `gone` (410: the endpoint is disabled), `timeout` (no answer within `--webhooks-timeout`), `network` (DNS, connection, TLS), `refused` (an address or scheme the service does not deliver to).
+	Outcome WebhookDeliveryOutcome `json:"outcome"`
+
+	// Status The HTTP status answered; null when none came.
+	Status *int `json:"status"`
+}
+
+// WebhookDeliveryOutcome `delivered` (2xx), `status` (another status), `gone` (410: the endpoint is disabled), `timeout` (no answer within `--webhooks-timeout`), `network` (DNS, connection, TLS), `refused` (an address or scheme the service does not deliver to).
+type WebhookDeliveryOutcome string
 
 // WebhookDescription Free text for people, at most 500 characters, no control, format, separator or private-use character.
 type WebhookDescription = string

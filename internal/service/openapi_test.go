@@ -31,6 +31,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/invitesvc/invitesvc/transport/httpapi"
 )
@@ -241,6 +242,14 @@ func TestOpenAPILint(t *testing.T) {
 	}
 	if _, err := gorillamux.NewRouter(doc); err != nil {
 		t.Errorf("no router over the document: %v", err)
+	}
+
+	// No name twice in an object: Go's decoders keep the last, YAML-based
+	// tools (openapi-typescript, Redocly) refuse the document (two features
+	// once both named a schema Delivery).
+	var strict any
+	if err := jsonv2.Unmarshal(raw, &strict); err != nil {
+		t.Errorf("openapi.json: %v", err)
 	}
 
 	// Formatted as `python3 -m json.tool --indent 2 --no-ensure-ascii` writes it, so that diffs stay small.
