@@ -53,17 +53,32 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) err
 }
 
 // Ensure creates the stream cfg describes, or updates it to cfg, as
-// EnsureStream does INVITATIONS (the key bucket's stream too).
+// EnsureStream does INVITATIONS (the key bucket's stream too), retrying a
+// timeout while a cluster elects its leader.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	_, err := EnsureStreamConfig(ctx, js, cfg)
+	return err
+}
+
+// EnsureStreamConfig is Ensure, answering the stream. A stream that
+// already has cfg is left alone: the server takes a create of an equal
+// configuration as a no-op, and only a different one is sent as an update.
+// Updating it on every start raced, inside nats-server, with another
+// replica creating a consumer on it (a data race the race detector saw in
+// fileStore.UpdateConfig against ConsumerStore).
+func EnsureStreamConfig(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.CreateOrUpdateStream(attempt, cfg)
+		s, err := js.CreateStream(attempt, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.UpdateStream(attempt, cfg)
+		}
 		cancel()
 		if err == nil {
-			return nil
+			return s, nil
 		}
 		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+			return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 }

@@ -52,13 +52,18 @@ type attempts struct {
 }
 
 func openAttempts(ctx context.Context, js jetstream.JetStream, replicas int) (*attempts, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      eventstore.WebhookDeliveriesBucket,
 		Description: "Invitations service webhook delivery attempts (the last 64 per endpoint) and the dispatcher's lease",
 		History:     attemptsKept,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
-	})
+	}
+	// Updated only when it differs, as eventstore.EnsureStreamConfig does.
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.UpdateKeyValue(ctx, cfg)
+	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("deliveries bucket: %w", err))
 	}

@@ -59,7 +59,7 @@ type outbox struct {
 }
 
 func openOutbox(ctx context.Context, js jetstream.JetStream, replicas int) (*outbox, error) {
-	stream, err := ensureStream(ctx, js, outboxConfig(replicas))
+	stream, err := eventstore.EnsureStreamConfig(ctx, js, outboxConfig(replicas))
 	if err != nil {
 		return nil, err
 	}

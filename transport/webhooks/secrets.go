@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -67,7 +66,7 @@ func OpenSecrets(ctx context.Context, js jetstream.JetStream, replicas int, curr
 	if current == nil {
 		return nil, errors.New("webhook secrets: a key-encryption key is required")
 	}
-	stream, err := ensureStream(ctx, js, secretsConfig(replicas))
+	stream, err := eventstore.EnsureStreamConfig(ctx, js, secretsConfig(replicas))
 	if err != nil {
 		return nil, err
 	}
@@ -81,22 +80,6 @@ func OpenSecrets(ctx context.Context, js jetstream.JetStream, replicas int, curr
 		s.keks[k.ID()] = k
 	}
 	return s, nil
-}
-
-// ensureStream creates or updates a stream of the dispatcher, retrying a
-// timeout while a cluster elects its leader.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err := js.CreateOrUpdateStream(attempt, cfg)
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
-			return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-		}
-	}
 }
 
 // wrapped is a secret as the bucket holds it.
