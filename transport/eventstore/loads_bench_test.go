@@ -71,13 +71,13 @@ func BenchmarkLoads(b *testing.B) {
 				})
 			}
 			b.Run(fmt.Sprintf("create/%s/events=%d", path.name, size), func(b *testing.B) {
-				h := commands.New(path.store(), f.personal(), noReads{}, time.Now, noObserver{})
+				h := commands.New(path.store(), f.personal(), testkit.NoReads{}, time.Now, testkit.NoObserver{})
 				cpuPerOp(b, func() { create(b, h) })
 			})
 			// 64 creates at a time, as invitebench's 64 clients: the group
 			// committer shares batches among them.
 			b.Run(fmt.Sprintf("create-64/%s/events=%d", path.name, size), func(b *testing.B) {
-				h := commands.New(path.store(), f.personal(), noReads{}, time.Now, noObserver{})
+				h := commands.New(path.store(), f.personal(), testkit.NoReads{}, time.Now, testkit.NoObserver{})
 				b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
 				cpuPerOpParallel(b, func() { create(b, h) })
 			})

@@ -30,22 +30,8 @@ type replica struct {
 func (r *replicas) replica() replica {
 	s := r.store()
 	keys := testkit.KeyStoreWith(r.t, r.nats.Connect(r.t, eventstore.RoleService), r.kek)
-	return replica{s, keys, commands.New(s, keys, noReads{}, time.Now, noObserver{})}
+	return replica{s, keys, commands.New(s, keys, testkit.NoReads{}, time.Now, testkit.NoObserver{})}
 }
-
-// noReads is a read side that is always caught up: these tests read the
-// event store.
-type noReads struct{}
-
-func (noReads) WaitFor(context.Context, uint64) {}
-func (noReads) Ready(context.Context) error     { return nil }
-func (noReads) InvitationIDByToken(context.Context, string) (string, string, bool, error) {
-	return "", "", false, nil
-}
-
-type noObserver struct{}
-
-func (noObserver) CommandDone(string, string, int) {}
 
 func (rp replica) register(t *testing.T, org string) {
 	t.Helper()

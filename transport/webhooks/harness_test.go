@@ -98,7 +98,7 @@ func (w *world) replica(cfg replicaConfig) *replica {
 		cfg.schedule = fast
 	}
 	r := &replica{w: w, nc: nc, events: events, stores: stores, metrics: prometheus.NewRegistry()}
-	r.handlers = commands.NewWebhooks(events, stores.Secrets, noReads{}, time.Now, noObserver{}, cfg.overlap)
+	r.handlers = commands.NewWebhooks(events, stores.Secrets, testkit.NoReads{}, time.Now, testkit.NoObserver{}, cfg.overlap)
 	r.api = webhooks.NewAPI(r.handlers, events.History(), stores, cfg.policy)
 	if !cfg.noDispatcher {
 		r.dispatcher, err = webhooks.Start(webhooks.Config{JetStream: events.JetStream(), Stores: stores, Events: events.History(),
@@ -120,20 +120,6 @@ func cmp(d, def time.Duration) time.Duration {
 	}
 	return d
 }
-
-// noReads is the commands' read side, which webhooks read past: they read
-// the stream.
-type noReads struct{}
-
-func (noReads) WaitFor(context.Context, uint64) {}
-func (noReads) Ready(context.Context) error     { return nil }
-func (noReads) InvitationIDByToken(context.Context, string) (string, string, bool, error) {
-	return "", "", false, nil
-}
-
-type noObserver struct{}
-
-func (noObserver) CommandDone(string, string, int) {}
 
 // append writes payloads as one batch, each on an aggregate expected where
 // it stands: the events the dispatcher is to deliver.
