@@ -40,8 +40,12 @@ type SMTPServer struct {
 	opts SMTPOptions
 	cert *tls.Certificate
 
-	mu       sync.Mutex
-	srv      *smtp.Server
+	mu  sync.Mutex
+	srv *smtp.Server
+	// listener is closed by Stop itself: go-smtp's Close closes only the
+	// listeners its Serve has registered, and Serve runs in a goroutine
+	// that may not have yet.
+	listener net.Listener
 	received []Mail
 	refuse   func(rcpt string) *smtp.SMTPError
 	// attempts counts the RCPT commands, accepted or not.
@@ -116,7 +120,7 @@ func (s *SMTPServer) Start() {
 		}
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.listener = srv, l
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(l) }()
 }
@@ -124,11 +128,12 @@ func (s *SMTPServer) Start() {
 // Stop closes the listener and every connection: the server is down.
 func (s *SMTPServer) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, l := s.srv, s.listener
+	s.srv, s.listener = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
-		_ = srv.Close()
+		_ = srv.Close() // before the listener: Serve then knows it was told to stop
+		_ = l.Close()
 	}
 }
 
