@@ -10,7 +10,8 @@
 #     nats-server built from the Go module this repository requires;
 #   - one redis-server with appendonly yes, its files under DIR/redis;
 #   - two invitesvc replicas (go build ./cmd/invitesvc) sharing them, --stream-replicas 3,
-#     with a generated HS256 secret kept in DIR/jwt-secret.
+#     with a generated HS256 secret kept in DIR/jwt-secret, and a delivery identity in
+#     DIR/delivery-identity: their emails are files in DIR/svc-a/outbox and DIR/svc-b/outbox.
 # It writes DIR/env (NATS_URL, REDIS_URL, INVITESVC_A, INVITESVC_B, JWT_SECRET_FILE, ...),
 # DIR/pids and the logs in DIR/logs. up after down on the same DIR keeps the stream, the
 # Redis data and the secret. DIR defaults to ${TMPDIR:-/tmp}/invitesvc-local-cluster.
@@ -338,12 +339,20 @@ cmd_up() {
 		(umask 077 && openssl rand -hex 32 >"$DIR/key-encryption-key") || die "openssl rand failed"
 	fi
 	export INVITESVC_KEY_ENCRYPTION_KEY_FILE=$DIR/key-encryption-key
+	# Both run the mailer with one delivery identity (one sends at a time); with no SMTP
+	# server here, each writes its emails to its outbox, DIR/svc-a/outbox or DIR/svc-b/outbox.
+	if [[ ! -s $DIR/delivery-identity ]]; then
+		(cd "$REPO" && umask 077 && go run filippo.io/age/cmd/age-keygen -o "$DIR/delivery-identity.tmp" 2>/dev/null &&
+			mv "$DIR/delivery-identity.tmp" "$DIR/delivery-identity") || die "age-keygen failed"
+	fi
+	export INVITESVC_DELIVERY_IDENTITY_FILE=$DIR/delivery-identity
+	export INVITESVC_ACCEPT_URL="http://127.0.0.1:$http_a/api/v1/organizations/invitations/{token}"
 	# One replica after the other: the first creates the stream, the second finds it. Two
 	# creating it at once can leave a request unanswered by the cluster (seen with
 	# nats-server 2.15), and the service would wait for that answer (see start_replica).
 	start_replica a "$http_a" "$nats_url" "$redis_url"
 	start_replica b "$http_b" "$nats_url" "$redis_url"
-	unset INVITESVC_JWT_SECRET INVITESVC_SIGNING_KEY INVITESVC_KEY_ENCRYPTION_KEY_FILE
+	unset INVITESVC_JWT_SECRET INVITESVC_SIGNING_KEY INVITESVC_KEY_ENCRYPTION_KEY_FILE INVITESVC_DELIVERY_IDENTITY_FILE INVITESVC_ACCEPT_URL
 
 	local monitors=""
 	for i in 0 1 2; do monitors+="${monitors:+,}http://127.0.0.1:${monitor[i]}"; done
@@ -354,6 +363,7 @@ cmd_up() {
 		INVITESVC_A=http://127.0.0.1:$http_a
 		INVITESVC_B=http://127.0.0.1:$http_b
 		JWT_SECRET_FILE=$DIR/jwt-secret
+		OUTBOXES=$DIR/svc-a/outbox,$DIR/svc-b/outbox
 		LOG_DIR=$DIR/logs
 		NATS_SERVER_BIN=$nats_bin
 	EOF

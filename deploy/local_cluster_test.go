@@ -59,6 +59,11 @@ func TestLocalCluster(t *testing.T) {
 	if id == "" || secret == "" {
 		t.Fatalf("create answered no id or token: %v", created)
 	}
+	// One replica's mailer writes Ada's email, with the link of her token, to its outbox.
+	email := testkit.ParseMail(t, waitForEmail(t, strings.Split(c.env["OUTBOXES"], ","), id))
+	if link := str(inv, "accept_url"); !strings.Contains(link, secret) || !strings.Contains(email.Text, link) || email.Header.Get("To") != "<ada@example.com>" {
+		t.Errorf("the email of invitation %s is not Ada's with the accept link %q: %+v", id, link, email)
+	}
 	got := call(t, "GET", b+api+"/acme/invitations/"+id, admin, nil, http.StatusOK)
 	if str(got, "status") != "pending" || str(got, "email") != "ada@example.com" {
 		t.Fatalf("replica B reads the invitation A just created as %v", got)
@@ -257,6 +262,29 @@ func TestDeploySettingsAreFlags(t *testing.T) {
 	}
 }
 
+// waitForEmail waits for the email of an invitation in any of the
+// outboxes, and reads it.
+func waitForEmail(t *testing.T, outboxes []string, invitationID string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, dir := range outboxes {
+			files, _ := filepath.Glob(filepath.Join(dir, invitationID+".*.eml"))
+			if len(files) > 0 {
+				raw, err := os.ReadFile(files[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return raw
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no email of invitation %s in %v after 15 s", invitationID, outboxes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // invitesvcFlags reads the flag names cmd/invitesvc defines (fs.StringVar(&x, "name", ...)).
 func invitesvcFlags(t *testing.T) map[string]bool {
 	t.Helper()
@@ -336,7 +364,7 @@ func upLocalCluster(t *testing.T) *localCluster {
 		}
 		c.env[k] = v
 	}
-	for _, k := range []string{"NATS_URL", "REDIS_URL", "INVITESVC_A", "INVITESVC_B", "JWT_SECRET_FILE", "NATS_SERVER_BIN"} {
+	for _, k := range []string{"NATS_URL", "REDIS_URL", "INVITESVC_A", "INVITESVC_B", "JWT_SECRET_FILE", "NATS_SERVER_BIN", "OUTBOXES"} {
 		if c.env[k] == "" {
 			t.Fatalf("DIR/env has no %s:\n%s", k, raw)
 		}

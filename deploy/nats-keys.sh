@@ -12,21 +12,29 @@
 #   DIR/key-encryption-key                          the key every replica wraps the keys of
 #                                                   personal data with
 #                                                   (--key-encryption-key-file); back it up
+#   DIR/delivery-identity                           the age identity the mailer opens the
+#                                                   invitations' sealed tokens with
+#                                                   (--delivery-identity-file): whoever holds
+#                                                   it can read live tokens from the stream
 #
-# Existing seeds are kept; nats.env is written from them. Needs go (it runs nk from the
-# nkeys module this repository requires) or nk on the PATH.
+# Existing keys are kept; nats.env is written from them. Needs openssl, and go (it runs nk
+# and age-keygen from the modules this repository requires) or nk and age-keygen on the PATH.
 set -euo pipefail
 
-[[ $# -eq 1 ]] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ $# -eq 1 ]] || { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 DIR=$1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-run_nk() {
-	if command -v nk >/dev/null 2>&1; then
-		command nk "$@"
+# run TOOL PACKAGE ARGS...: TOOL from the PATH, else PACKAGE at the version go.mod requires.
+run() {
+	local tool=$1 package=$2
+	shift 2
+	if command -v "$tool" >/dev/null 2>&1; then
+		command "$tool" "$@"
 	else
-		(cd "$REPO" && go run github.com/nats-io/nkeys/nk "$@")
+		(cd "$REPO" && go run "$package" "$@")
 	fi
 }
+run_nk() { run nk github.com/nats-io/nkeys/nk "$@"; }
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd) # nk may run from the repository
@@ -51,4 +59,8 @@ if [[ ! -s $DIR/key-encryption-key ]]; then
 	openssl rand -hex 32 >"$DIR/key-encryption-key.tmp"
 	mv "$DIR/key-encryption-key.tmp" "$DIR/key-encryption-key"
 fi
-echo "nats-keys: seeds, $DIR/nats.env, $DIR/signing.key and $DIR/key-encryption-key written" >&2
+if [[ ! -s $DIR/delivery-identity ]]; then
+	run age-keygen filippo.io/age/cmd/age-keygen -o "$DIR/delivery-identity.tmp" 2>/dev/null
+	mv "$DIR/delivery-identity.tmp" "$DIR/delivery-identity"
+fi
+echo "nats-keys: seeds, $DIR/nats.env, $DIR/signing.key, $DIR/key-encryption-key and $DIR/delivery-identity written" >&2
