@@ -7283,6 +7283,7 @@ func (r ListInvitationEventsResponse) ContentType() string {
 // ResendInvitationResponse200Headers the declared response headers of an HTTP 200 response for ResendInvitation
 type ResendInvitationResponse200Headers struct {
 	CacheControl string
+	ETag         string
 	XRequestID   string
 }
 
@@ -13650,6 +13651,13 @@ func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationRespons
 				return nil, err
 			}
 			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string

@@ -125,7 +125,11 @@ func TestConditionalRequests(t *testing.T) {
 			t.Fatalf("invitation: ETag %q", tag)
 		}
 		expect(t, s.do("GET", inv, s.admin, nil, "If-None-Match", `"v1.2"`), http.StatusNotModified)
-		expect(t, s.do("POST", inv+"/resend", s.admin, map[string]any{}, "If-Match", `"v1.2"`), http.StatusOK)
+		resent := s.do("POST", inv+"/resend", s.admin, map[string]any{}, "If-Match", `"v1.2"`)
+		expect(t, resent, http.StatusOK)
+		if tag := resent.header.Get("ETag"); tag != `"v2.2"` || s.do("GET", inv, s.admin, nil).header.Get("ETag") != tag {
+			t.Fatalf("resent: ETag %q, not the state a read then names", tag)
+		}
 		expect(t, s.do("DELETE", inv, s.admin, nil, "If-Match", `"v1.2"`), http.StatusPreconditionFailed, "root.precondition_failed")
 		expect(t, s.do("PUT", org, s.admin, map[string]any{"name": "Acme 3"}), http.StatusOK)
 		expect(t, s.do("GET", inv, s.admin, nil, "If-None-Match", `"v2.2"`), http.StatusOK) // the name it shows changed

@@ -277,7 +277,10 @@ func (s *server) resendInvitation(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newInvitationResource(res.Invitation.Invitation, res.Organization.Name, s.Now()).withToken(res.Invitation.Token, s.AcceptURL))
+	now := s.Now()
+	// The state it made, so that the next change can name it in If-Match.
+	w.Header().Set("ETag", entityTag(domain.InvitationTag(res.Invitation.Invitation, res.Organization.Version, now)))
+	writeJSON(w, http.StatusOK, newInvitationResource(res.Invitation.Invitation, res.Organization.Name, now).withToken(res.Invitation.Token, s.AcceptURL))
 	return nil
 }
 
