@@ -142,7 +142,7 @@ func flags(s *settings, stderr io.Writer) *flag.FlagSet {
 		return nil
 	})
 	fs.StringVar(&s.KEKFile, "key-encryption-key-file", "", "file of the key-encryption key (32 random bytes, hex or base64: openssl rand -hex 32) that wraps the keys of personal data; empty keeps one in <data-dir>/key-encryption-key")
-	fs.Func("previous-key-encryption-key-file", "comma-separated files of key-encryption keys rotated out: keys they still wrap are read, and rewrapped with --key-encryption-key-file's at start", func(v string) error {
+	fs.Func("previous-key-encryption-key-file", "comma-separated files of key-encryption keys rotated out: keys and webhook secrets they still wrap are read, and rewrapped with --key-encryption-key-file's at start", func(v string) error {
 		s.PreviousKEKFiles = append(s.PreviousKEKFiles, splitList(v)...)
 		return nil
 	})

@@ -28,16 +28,22 @@ func (s *Service) openKeys(ctx context.Context) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 	if len(previous) > 0 {
-		s.background.Go(func() {
-			n, err := s.personal.Rewrap(s.ctx)
-			if err != nil {
-				s.cfg.Logger.Error("key store: rewrap with the current key-encryption key stopped; it resumes at the next start", "rewrapped", n, "error", err)
-				return
-			}
-			s.cfg.Logger.Info("key store: every key is wrapped by the current key-encryption key; the previous ones may be dropped", "rewrapped", n, "kek_id", current.ID())
-		})
+		s.rewrapInBackground("key store: every key", s.personal.Rewrap, current)
 	}
 	return nil
+}
+
+// rewrapInBackground runs a rewrap with the current KEK after start, and
+// logs how it ended: what it names may be read meanwhile with either KEK.
+func (s *Service) rewrapInBackground(what string, rewrap func(context.Context) (int, error), current *keystore.KEK) {
+	s.background.Go(func() {
+		n, err := rewrap(s.ctx)
+		if err != nil {
+			s.cfg.Logger.Error(what+": rewrap with the current key-encryption key stopped; it resumes at the next start", "rewrapped", n, "error", err)
+			return
+		}
+		s.cfg.Logger.Info(what+" is wrapped by the current key-encryption key", "rewrapped", n, "kek_id", current.ID())
+	})
 }
 
 // keyEncryptionKeys reads the KEK files; dev mode (none given) keeps one

@@ -49,6 +49,9 @@ func (s *Service) startWebhooks(ctx context.Context, reads commands.Projection, 
 	if err != nil {
 		return nil, err
 	}
+	if len(previous) > 0 {
+		s.rewrapInBackground("webhooks: every signing secret", stores.Secrets.Rewrap, current)
+	}
 	if cfg.RotationOverlap == 0 {
 		cfg.RotationOverlap = webhooks.DefaultOverlap
 	}

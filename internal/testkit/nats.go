@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -140,4 +142,23 @@ func KeyFile(t testing.TB) string {
 	dir := t.TempDir()
 	KeysIn(t, dir)
 	return filepath.Join(dir, "signing.key")
+}
+
+// StoreFiles is every byte of the server's JetStream files, to look for
+// what must not be at rest.
+func (n *NATS) StoreFiles(t testing.TB) []byte {
+	t.Helper()
+	var all []byte
+	err := filepath.WalkDir(n.Server.JetStreamConfig().StoreDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		all = append(all, data...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
 }

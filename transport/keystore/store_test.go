@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/invitesvc/invitesvc/domain"
@@ -25,9 +23,9 @@ import (
 
 // bucket is a key bucket on a fresh embedded server, and what opens it.
 type bucket struct {
-	t   testing.TB
-	srv *server.Server
-	js  jetstream.JetStream
+	t    testing.TB
+	nats *testkit.NATS
+	js   jetstream.JetStream
 }
 
 func newBucket(t testing.TB) *bucket {
@@ -40,7 +38,7 @@ func newBucket(t testing.TB) *bucket {
 	if err := eventstore.Ensure(t.Context(), js, StreamConfig(1)); err != nil {
 		t.Fatal(err)
 	}
-	return &bucket{t: t, srv: n.Server, js: js}
+	return &bucket{t: t, nats: n, js: js}
 }
 
 func (b *bucket) open(current *KEK, previous ...*KEK) (*Store, error) {
@@ -59,19 +57,7 @@ func (b *bucket) mustOpen(current *KEK, previous ...*KEK) *Store {
 // files is every byte the server keeps on disk, the bucket's stream first.
 func (b *bucket) files() []byte {
 	b.t.Helper()
-	var all []byte
-	err := filepath.WalkDir(b.srv.JetStreamConfig().StoreDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		all = append(all, data...)
-		return err
-	})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return all
+	return b.nats.StoreFiles(b.t)
 }
 
 func newTestKEK(t testing.TB) *KEK {

@@ -23,8 +23,10 @@ const secretsStream = "KV_" + eventstore.WebhookSecretsBucket
 
 // secretsConfig is the secrets bucket's stream as nats.go makes a bucket,
 // but for the secure erase it allows (a bucket made by nats.go denies
-// message deletes), reads from the leader only (a follower may lag an
-// erasure) and no purge: one value per secret, never rewritten.
+// message deletes) and no purge. One value per secret, written once and
+// rewritten only by Rewrap, which keeps two for a moment: the old wrapping
+// must be erased securely, not dropped by the history limit, which leaves
+// its bytes on disk.
 func secretsConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              secretsStream,
@@ -36,7 +38,7 @@ func secretsConfig(replicas int) jetstream.StreamConfig {
 		MaxMsgs:           -1,
 		MaxBytes:          -1,
 		MaxConsumers:      -1,
-		MaxMsgsPerSubject: 1,
+		MaxMsgsPerSubject: 2,
 		Duplicates:        2 * time.Minute,
 		DenyPurge:         true,
 		Replicas:          replicas,
@@ -88,6 +90,29 @@ type wrapped struct {
 	Secret []byte `json:"secret"`
 }
 
+// wrap is secret name's value in the bucket, wrapped by the current KEK.
+func (s *Secrets) wrap(name string, secret []byte) []byte {
+	v, _ := json.Marshal(wrapped{KEK: s.current.ID(), Secret: s.current.Wrap(secret, secretAD(name))})
+	return v
+}
+
+// unwrap opens secret name's value, and names the KEK that wrapped it.
+func (s *Secrets) unwrap(name string, value []byte) ([]byte, string, error) {
+	var w wrapped
+	if err := json.Unmarshal(value, &w); err != nil {
+		return nil, "", fmt.Errorf("webhook secret %s: %w", name, err)
+	}
+	k, ok := s.keks[w.KEK]
+	if !ok {
+		return nil, "", fmt.Errorf("%w: webhook secret %s is wrapped by key-encryption key %s", keystore.ErrUnknownKEK, name, w.KEK)
+	}
+	secret, err := k.Unwrap(w.Secret, secretAD(name))
+	if err != nil {
+		return nil, "", fmt.Errorf("webhook secret %s does not open with key-encryption key %s: %w", name, w.KEK, err)
+	}
+	return secret, w.KEK, nil
+}
+
 func secretName(org, webhookID, secretID string) string {
 	return org + "." + webhookID + "." + secretID
 }
@@ -99,11 +124,64 @@ func unavailable(err error) error { return fmt.Errorf("%w: webhooks: %w", domain
 // Put stores an endpoint's secret under secretID.
 func (s *Secrets) Put(ctx context.Context, org, webhookID, secretID string, secret []byte) error {
 	name := secretName(org, webhookID, secretID)
-	v, _ := json.Marshal(wrapped{KEK: s.current.ID(), Secret: s.current.Wrap(secret, secretAD(name))})
-	if _, err := s.kv.Put(ctx, name, v); err != nil {
+	if _, err := s.kv.Put(ctx, name, s.wrap(name, secret)); err != nil {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// Rewrap wraps again with the current KEK every secret a previous one
+// wrapped, erasing each old wrapping: from then on the bucket needs the
+// current KEK alone. It answers how many secrets it rewrapped; replicas
+// may run it at once.
+func (s *Secrets) Rewrap(ctx context.Context) (int, error) {
+	prefix := "$KV." + eventstore.WebhookSecretsBucket + "."
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	n := 0
+	for subject := range info.State.Subjects {
+		done, err := s.rewrap(ctx, strings.TrimPrefix(subject, prefix))
+		if err != nil {
+			return n, fmt.Errorf("rewrap webhook secret: %w", err)
+		}
+		if done {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// rewrap wraps secret name again with the current KEK if another wrapped
+// it, then erases the old wrapping.
+func (s *Secrets) rewrap(ctx context.Context, name string) (bool, error) {
+	e, err := s.kv.Get(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil // destroyed meanwhile
+	}
+	if err != nil {
+		return false, unavailable(err)
+	}
+	secret, kek, err := s.unwrap(name, e.Value())
+	if err != nil {
+		return false, err
+	}
+	if kek == s.current.ID() {
+		return false, nil
+	}
+	if _, err := s.kv.Update(ctx, name, s.wrap(name, secret), e.Revision()); err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil // destroyed or rewrapped by another replica
+		}
+		return false, unavailable(err)
+	}
+	if err := s.stream.SecureDeleteMsg(ctx, e.Revision()); err != nil {
+		if _, getErr := s.stream.GetMsg(ctx, e.Revision()); !errors.Is(getErr, jetstream.ErrMsgNotFound) {
+			return false, unavailable(err)
+		}
+	}
+	return true, nil
 }
 
 // errNoSecret is a secret the bucket does not hold (destroyed).
@@ -125,16 +203,8 @@ func (s *Secrets) Get(ctx context.Context, org, webhookID, secretID string) ([]b
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	var w wrapped
-	if err := json.Unmarshal(e.Value(), &w); err != nil {
-		return nil, fmt.Errorf("webhook secret %s: %w", name, err)
-	}
-	k, ok := s.keks[w.KEK]
-	if !ok {
-		return nil, fmt.Errorf("%w: webhook secret %s is wrapped by key-encryption key %s", keystore.ErrUnknownKEK, name, w.KEK)
-	}
-	if secret, err = k.Unwrap(w.Secret, secretAD(name)); err != nil {
-		return nil, fmt.Errorf("webhook secret %s does not open with key-encryption key %s: %w", name, w.KEK, err)
+	if secret, _, err = s.unwrap(name, e.Value()); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	s.cache.Add(name, secret)
